@@ -1,0 +1,57 @@
+//! A model file produced by a technique, with what a backend needs to know to run it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How an ONNX artifact represents its arithmetic; decides which backends can run it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Plain float32 ONNX.
+    Fp32,
+    /// Standard QuantizeLinear/DequantizeLinear pairs around float operators.
+    Qdq,
+    /// QLinearConv/QLinearMatMul/ConvInteger/MatMulInteger with float glue ops.
+    QOperator,
+    /// DynamicQuantizeLinear + ConvInteger/MatMulInteger.
+    Dynamic,
+    /// Uses ONNX Runtime contrib operators (com.microsoft domain).
+    OrtContrib,
+    /// float16 weights cast to float32 at run time.
+    Fp16,
+}
+
+impl Format {
+    /// Short lowercase name used in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Fp32 => "fp32",
+            Format::Qdq => "qdq",
+            Format::QOperator => "qoperator",
+            Format::Dynamic => "dynamic",
+            Format::OrtContrib => "ort-contrib",
+            Format::Fp16 => "fp16",
+        }
+    }
+}
+
+/// The single image input of a scenario model (NCHW float32).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// A runnable model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Technique that produced it (e.g. `fp32`).
+    pub technique: String,
+    pub format: Format,
+    pub path: PathBuf,
+    pub input: InputSpec,
+    pub output: String,
+}

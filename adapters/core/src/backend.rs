@@ -1,0 +1,91 @@
+//! The backend extension point.
+
+use crate::{AdapterError, Artifact};
+
+/// Whether a backend can run an artifact, decided before running it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Support {
+    Yes,
+    /// The backend cannot run this artifact; the reason is shown in the table.
+    Unsupported(String),
+}
+
+/// Options fixed when a session is prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Intra-op threads.
+    pub threads: usize,
+    /// Batch size the session will be run with (backends with static shapes compile for it).
+    pub batch: usize,
+}
+
+/// An NCHW float32 input batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    pub data: &'a [f32],
+    pub dims: [usize; 4],
+}
+
+/// Float32 output of a run, row-major (`batch x classes` for classifiers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub data: Vec<f32>,
+    pub dims: Vec<usize>,
+}
+
+impl Output {
+    /// Index of the largest value in each row (top-1 class per image).
+    pub fn argmax_rows(&self) -> Vec<usize> {
+        let cols = *self.dims.last().unwrap_or(&1);
+        self.data
+            .chunks(cols.max(1))
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                    )
+                    .0
+            })
+            .collect()
+    }
+}
+
+/// A runtime that can prepare and run artifacts.
+pub trait Backend: Send + Sync {
+    /// Short name used on the command line and in tables (`ort`, `tract`, `candle`).
+    fn name(&self) -> &'static str;
+    /// Version of the underlying runtime.
+    fn version(&self) -> String;
+    /// Whether the runtime is usable on this machine (e.g. its shared library is present).
+    fn check(&self) -> Result<(), AdapterError>;
+    /// Whether this backend can run the artifact.
+    fn supports(&self, artifact: &Artifact) -> Support;
+    /// Prepares (loads, optimizes, compiles) the artifact for repeated runs.
+    fn load(
+        &self,
+        artifact: &Artifact,
+        opts: &LoadOptions,
+    ) -> Result<Box<dyn Session>, AdapterError>;
+}
+
+/// A prepared model.
+pub trait Session {
+    /// Runs one batch.
+    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_per_row() {
+        let o = Output {
+            data: vec![0.1, 0.9, 0.0, 2.0, -1.0, 1.0],
+            dims: vec![2, 3],
+        };
+        assert_eq!(o.argmax_rows(), vec![1, 0]);
+    }
+}

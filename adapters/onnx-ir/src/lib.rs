@@ -1,0 +1,14 @@
+//! A small ONNX graph IR that a quantizer can rewrite and every backend can consume.
+//!
+//! The protobuf types come from `tract_onnx::pb` (prost-generated), so no `protoc` is needed.
+//! [`Model::load`] / [`Model::save`] convert between the protobuf and the IR.
+
+mod error;
+mod graph;
+mod io;
+mod tensor;
+mod topo;
+
+pub use error::IrError;
+pub use graph::{Attribute, Dim, Graph, Model, Node, ValueInfo};
+pub use tensor::{DType, TensorData};

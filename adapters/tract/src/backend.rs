@@ -1,0 +1,78 @@
+//! The [`Backend`] implementation.
+
+use qbench_core::{AdapterError, Artifact, Backend, Format, LoadOptions, Session, Support};
+
+use crate::error;
+use crate::session::TractSession;
+use crate::{model, threads};
+
+/// Version of `tract-onnx` this crate was built against (read from the workspace `Cargo.lock`
+/// at build time; tract exports no version constant).
+pub const TRACT_VERSION: &str = env!("QBENCH_TRACT_ONNX_VERSION");
+
+/// The tract runtime: pure Rust, always available.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TractBackend;
+
+impl TractBackend {
+    /// Like [`Backend::load`], returning the concrete session.
+    pub fn load_session(
+        &self,
+        artifact: &Artifact,
+        opts: &LoadOptions,
+    ) -> Result<TractSession, AdapterError> {
+        if let Support::Unsupported(reason) = self.supports(artifact) {
+            return Err(AdapterError::Unsupported {
+                backend: error::BACKEND,
+                reason,
+            });
+        }
+        if opts.batch == 0 {
+            return Err(error::load_msg(
+                &artifact.path,
+                "batch size must be at least 1".into(),
+            ));
+        }
+        let spec = &artifact.input;
+        let dims = [opts.batch, spec.channels, spec.height, spec.width];
+        let threads = threads::effective_threads(opts.threads);
+        let executor =
+            threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
+        let plan = model::compile(artifact, dims, executor)?;
+        TractSession::new(plan, dims, threads)
+    }
+}
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        error::BACKEND
+    }
+
+    fn version(&self) -> String {
+        TRACT_VERSION.to_string()
+    }
+
+    fn check(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
+    fn supports(&self, artifact: &Artifact) -> Support {
+        match artifact.format {
+            Format::Fp32 | Format::Qdq | Format::QOperator | Format::Dynamic | Format::Fp16 => {
+                Support::Yes
+            }
+            Format::OrtContrib => Support::Unsupported(
+                "tract does not implement ONNX Runtime contrib operators (com.microsoft domain)"
+                    .into(),
+            ),
+        }
+    }
+
+    fn load(
+        &self,
+        artifact: &Artifact,
+        opts: &LoadOptions,
+    ) -> Result<Box<dyn Session>, AdapterError> {
+        Ok(Box::new(self.load_session(artifact, opts)?))
+    }
+}

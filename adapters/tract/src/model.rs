@@ -1,0 +1,122 @@
+//! Turning an ONNX artifact into a compiled tract plan with a fixed input shape.
+
+use std::path::Path;
+
+use qbench_core::{AdapterError, Artifact};
+use tract_linalg::multithread::Executor;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
+
+use crate::error;
+
+/// Loads `artifact`, fixes its input to `dims` (f32), keeps only its declared output,
+/// optimizes it and compiles it to run on `executor`.
+pub(crate) fn compile(
+    artifact: &Artifact,
+    dims: [usize; 4],
+    executor: Executor,
+) -> Result<Arc<TypedRunnableModel>, AdapterError> {
+    let path = artifact.path.as_path();
+    let mut model = tract_onnx::onnx()
+        .model_for_path(path)
+        .map_err(|e| error::load(path, "cannot read the ONNX model", &e))?;
+
+    let input = input_index(&model, path, &artifact.input.name)?;
+    model
+        .set_input_fact(input, f32::fact(dims).into())
+        .map_err(|e| error::load(path, "cannot set the input shape", &e))?;
+    let output = output_outlet(&model, path, &artifact.output)?;
+    model
+        .select_output_outlets(&[output])
+        .map_err(|e| error::load(path, "cannot select the output", &e))?;
+
+    let unimplemented = unimplemented_ops(&model);
+    let typed = model.into_optimized().map_err(|e| {
+        if unimplemented.is_empty() {
+            error::load(path, "cannot optimize the model", &e)
+        } else {
+            AdapterError::Unsupported {
+                backend: error::BACKEND,
+                reason: format!(
+                    "{}: operator(s) not implemented by tract: {} ({e:#})",
+                    path.display(),
+                    unimplemented.join(", ")
+                ),
+            }
+        }
+    })?;
+    typed
+        .into_runnable_with_options(&RunOptions {
+            executor: Some(executor),
+            ..Default::default()
+        })
+        .map_err(|e| error::load(path, "cannot compile the model", &e))
+}
+
+/// Index of the model input called `name`; the model must have no other input.
+fn input_index(model: &InferenceModel, path: &Path, name: &str) -> Result<usize, AdapterError> {
+    let names: Vec<&str> = model
+        .inputs
+        .iter()
+        .map(|outlet| model.node(outlet.node).name.as_str())
+        .collect();
+    match names.iter().position(|n| *n == name) {
+        Some(ix) if names.len() == 1 => Ok(ix),
+        Some(_) => Err(error::load_msg(
+            path,
+            format!(
+                "the model has {} inputs {names:?}; qbench feeds only {name:?}",
+                names.len()
+            ),
+        )),
+        None => Err(error::load_msg(
+            path,
+            format!("the model has no input named {name:?} (inputs: {names:?})"),
+        )),
+    }
+}
+
+/// The outlet of the model output called `name`.
+fn output_outlet(
+    model: &InferenceModel,
+    path: &Path,
+    name: &str,
+) -> Result<OutletId, AdapterError> {
+    model
+        .find_outlet_label(name)
+        .or_else(|| {
+            model
+                .node_by_name(name)
+                .ok()
+                .map(|node| OutletId::new(node.id, 0))
+        })
+        .ok_or_else(|| {
+            let labels: Vec<&str> = model
+                .outputs
+                .iter()
+                .filter_map(|o| model.outlet_label(*o))
+                .collect();
+            error::load_msg(
+                path,
+                format!("the model has no output named {name:?} (outputs: {labels:?})"),
+            )
+        })
+}
+
+/// `op_type (node name)` for every node tract parsed as an unimplemented operator.
+fn unimplemented_ops(model: &InferenceModel) -> Vec<String> {
+    model
+        .nodes()
+        .iter()
+        .filter(|node| node.op_is::<UnimplementedOp>())
+        .map(|node| {
+            let op = node.op.name();
+            let op_type = op
+                .strip_prefix("Unimplemented(")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or(&op)
+                .to_string();
+            format!("{op_type} (node {:?})", node.name)
+        })
+        .collect()
+}

@@ -1,0 +1,71 @@
+//! A compiled tract plan and its reusable run state.
+
+use qbench_core::{AdapterError, Batch, Output, Session};
+use tract_onnx::prelude::*;
+
+use crate::error;
+
+/// A model compiled by tract for one fixed input shape.
+pub struct TractSession {
+    state: TypedSimpleState,
+    dims: [usize; 4],
+    threads: usize,
+}
+
+impl TractSession {
+    pub(crate) fn new(
+        plan: Arc<TypedRunnableModel>,
+        dims: [usize; 4],
+        threads: usize,
+    ) -> Result<Self, AdapterError> {
+        let state = plan
+            .spawn()
+            .map_err(|e| error::run("cannot create the run state", &e))?;
+        Ok(TractSession {
+            state,
+            dims,
+            threads,
+        })
+    }
+
+    /// The input shape `[batch, C, H, W]` the session was compiled for.
+    pub fn input_dims(&self) -> [usize; 4] {
+        self.dims
+    }
+
+    /// Intra-op threads the session computes with.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+impl Session for TractSession {
+    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
+        if batch.dims != self.dims {
+            return Err(error::run_msg(format!(
+                "input shape {:?} differs from the compiled shape {:?}",
+                batch.dims, self.dims
+            )));
+        }
+        let input = Tensor::from_shape(&batch.dims, batch.data)
+            .map_err(|e| error::run("cannot build the input tensor", &e))?;
+        let outputs = self
+            .state
+            .run(tvec!(input.into_tvalue()))
+            .map_err(|e| error::run("inference", &e))?;
+        let output = outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| error::run_msg("the model produced no output".into()))?;
+        let output = output
+            .cast_to::<f32>()
+            .map_err(|e| error::run("cannot read the output", &e))?;
+        let view = output
+            .to_plain_array_view::<f32>()
+            .map_err(|e| error::run("cannot read the output", &e))?;
+        Ok(Output {
+            data: view.iter().copied().collect(),
+            dims: output.shape().to_vec(),
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The child side of a cell: load the artifact on one backend, measure, print one JSON line.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use qbench_core::{Batch, LoadOptions, Session};
+use serde::{Deserialize, Serialize};
+
+use crate::measure::accuracy::{top1, wilson95};
+use crate::measure::stats::LatencyStats;
+use crate::plan::CellSpec;
+use crate::scenario::Scenario;
+
+/// What a child reports to the parent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum CellOutcome {
+    Ok(Measured),
+    Failed { reason: String },
+}
+
+/// The measurements of one cell.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measured {
+    pub size_bytes: u64,
+    pub load_ms: f64,
+    pub latency_ms: LatencyStats,
+    pub throughput_ips: f64,
+    pub accuracy: f64,
+    pub accuracy_ci95: [f64; 2],
+    pub eval_samples: usize,
+    pub peak_rss_bytes: Option<u64>,
+    /// Top-1 class of every evaluation image.
+    pub predictions: Vec<u8>,
+}
+
+fn batch_of(data: &[f32], n: usize, spec: &qbench_core::InputSpec) -> [usize; 4] {
+    debug_assert_eq!(data.len(), n * spec.channels * spec.height * spec.width);
+    [n, spec.channels, spec.height, spec.width]
+}
+
+/// Runs one batch and checks the output's shape and values; returns the top-1 classes.
+fn run_checked(
+    session: &mut dyn Session,
+    data: &[f32],
+    dims: [usize; 4],
+    classes: usize,
+) -> Result<Vec<usize>> {
+    let out = session.run(&Batch { data, dims })?;
+    let rows = dims[0];
+    if out.data.len() != rows * classes {
+        bail!(
+            "output has shape {:?}, expected [{rows}, {classes}]",
+            out.dims
+        );
+    }
+    if out.data.iter().any(|v| !v.is_finite()) {
+        bail!("output contains NaN or infinity");
+    }
+    Ok(out.argmax_rows())
+}
+
+/// Measures the cell described by `spec`.
+pub fn measure(spec: &CellSpec) -> Result<Measured> {
+    let scenario = Scenario::load(&spec.scenarios_dir, &spec.scenario)?;
+    let backend = crate::registry::backend(&spec.key.backend)
+        .with_context(|| format!("unknown backend {}", spec.key.backend))?;
+    backend.check()?;
+    let eval = scenario.eval_set()?.take(spec.eval_samples);
+    if eval.is_empty() {
+        bail!("the evaluation set is empty");
+    }
+    let norm = scenario.normalization();
+    let classes = scenario.model.classes;
+    let art = &spec.artifact;
+    let size_bytes = std::fs::metadata(&art.path)
+        .with_context(|| format!("cannot stat {}", art.path.display()))?
+        .len();
+    let threads = spec.key.threads;
+
+    let t = Instant::now();
+    let mut single = backend.load(
+        art,
+        &LoadOptions {
+            threads,
+            batch: spec.key.batch,
+        },
+    )?;
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let one = eval.batch(0, spec.key.batch, norm);
+    let dims = batch_of(&one, spec.key.batch, &art.input);
+    let samples = spec
+        .latency_rule
+        .run(|| run_checked(single.as_mut(), &one, dims, classes).map(|_| ()))?;
+    let latency_ms = LatencyStats::from_samples(&samples).context("no latency sample")?;
+    drop(single);
+
+    let tb = spec.key.throughput_batch;
+    let mut multi = backend.load(art, &LoadOptions { threads, batch: tb })?;
+    let big = eval.batch(0, tb, norm);
+    let bdims = batch_of(&big, tb, &art.input);
+    let tsamples = spec
+        .throughput_rule
+        .run(|| run_checked(multi.as_mut(), &big, bdims, classes).map(|_| ()))?;
+    let throughput_ips = tb as f64 * tsamples.len() as f64 / (tsamples.iter().sum::<f64>() / 1e3);
+
+    let mut predictions = Vec::with_capacity(eval.len());
+    for start in (0..eval.len()).step_by(tb) {
+        let data = eval.batch(start, tb, norm);
+        let p = run_checked(multi.as_mut(), &data, bdims, classes)?;
+        let real = tb.min(eval.len() - start);
+        predictions.extend(p[..real].iter().map(|c| *c as u8));
+    }
+    let (k, accuracy) = top1(&predictions, &eval.labels);
+    let (lo, hi) = wilson95(k, eval.len());
+    Ok(Measured {
+        size_bytes,
+        load_ms,
+        latency_ms,
+        throughput_ips,
+        accuracy,
+        accuracy_ci95: [lo, hi],
+        eval_samples: eval.len(),
+        peak_rss_bytes: crate::measure::memory::peak_rss_bytes(),
+        predictions,
+    })
+}
+
+/// Entry point of the hidden `qbench cell` subcommand: prints the outcome as one JSON line.
+pub fn main(spec_json: &str) -> Result<()> {
+    let spec: CellSpec = serde_json::from_str(spec_json).context("invalid cell specification")?;
+    let outcome = match measure(&spec) {
+        Ok(m) => CellOutcome::Ok(m),
+        Err(e) => CellOutcome::Failed {
+            reason: format!("{e:#}"),
+        },
+    };
+    println!("{}", serde_json::to_string(&outcome)?);
+    Ok(())
+}

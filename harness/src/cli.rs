@@ -1,0 +1,81 @@
+//! Command-line definition (clap derive only; validated into options elsewhere).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// qbench: compare neural-network quantization techniques across frameworks and runtimes.
+#[derive(Debug, Parser)]
+#[command(name = "qbench", version, about, long_about = None)]
+pub struct Cli {
+    /// Folder holding the scenario files [default: $QBENCH_SCENARIOS, ./scenarios, or the
+    /// source tree's scenarios/]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every technique on every backend for a scenario and print the comparison table.
+    Compare(CompareArgs),
+    /// Train a scenario's model with candle and export it to ONNX (release build advised).
+    Train(TrainArgs),
+    /// List the available scenarios.
+    Scenarios,
+    /// Show each backend's runtime version, or why it is unavailable (locates or provisions
+    /// ONNX Runtime on first use).
+    Backends,
+    /// Internal: measure one cell in this process and print its record as JSON.
+    #[command(hide = true)]
+    Cell {
+        /// The cell specification as JSON.
+        spec: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Scenario to run (see `qbench scenarios`).
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// Backends to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "ort,tract,candle")]
+    pub backends: Vec<String>,
+    /// Intra-op threads for every backend.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Batch size of the throughput and accuracy runs.
+    #[arg(long, default_value_t = 64)]
+    pub throughput_batch: usize,
+    /// CI mode: the first 1,000 evaluation images and short latency runs (marked in the results).
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder for the results files [default: results/<scenario>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Per-cell time limit in seconds; a cell running longer is killed and marked failed.
+    #[arg(long, default_value_t = 600)]
+    pub cell_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Scenario whose model to train.
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// Folder with the original training files [default: $QBENCH_DATA, then the Debian
+    /// package's /usr/share/datasets/fashion-mnist].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Override the scenario's number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Train on the first N training images only (smoke tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where to write the model [default: the scenario's model path].
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,268 @@
+//! `qbench compare`: plan the cells, run each in a child process, collect rows, write reports.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use qbench_core::Support;
+
+use crate::cell::CellOutcome;
+use crate::cli::CompareArgs;
+use crate::measure::accuracy::agreement;
+use crate::measure::latency::IterationRule;
+use crate::measure::machine::{git_commit, Machine};
+use crate::plan::CellSpec;
+use crate::record::{Row, RowKey, Run, Settings, Status};
+use crate::registry;
+use crate::report::{self, Reporter};
+use crate::runner::Runner;
+use crate::scenario::Scenario;
+
+/// Evaluation images used by `--quick`.
+pub const QUICK_EVAL_SAMPLES: usize = 1000;
+
+/// Validated options of a compare run.
+struct Options {
+    scenario: Scenario,
+    backends: Vec<String>,
+    settings: Settings,
+    out: PathBuf,
+}
+
+fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
+    let scenario = Scenario::load(dir, &args.scenario)?;
+    let known = registry::backend_names();
+    for b in &args.backends {
+        if !known.contains(&b.as_str()) {
+            bail!("unknown backend '{b}' (known: {})", known.join(", "));
+        }
+    }
+    if args.threads == 0 || args.throughput_batch == 0 {
+        bail!("--threads and --throughput-batch must be at least 1");
+    }
+    let model = scenario.resolve(&scenario.model.path);
+    if !model.is_file() {
+        bail!(
+            "model {} not found: run `qbench train --scenario {}` first",
+            model.display(),
+            scenario.name
+        );
+    }
+    let eval = scenario.eval_set()?;
+    let eval_samples = if args.quick {
+        QUICK_EVAL_SAMPLES.min(eval.len())
+    } else {
+        eval.len()
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("..").join("results").join(&scenario.name));
+    Ok(Options {
+        backends: args.backends.clone(),
+        settings: Settings {
+            threads: args.threads,
+            batch: 1,
+            throughput_batch: args.throughput_batch,
+            quick: args.quick,
+            eval_samples,
+            latency_rule: if args.quick {
+                IterationRule::QUICK
+            } else {
+                IterationRule::FULL
+            },
+            throughput_rule: if args.quick {
+                IterationRule::THROUGHPUT_QUICK
+            } else {
+                IterationRule::THROUGHPUT
+            },
+            cell_timeout_s: args.cell_timeout,
+        },
+        scenario,
+        out,
+    })
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("qbench {}", args.join(" "))
+}
+
+/// Runs `qbench compare`.
+pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
+    let opts = options(dir, args)?;
+    let runner = Runner::current(Duration::from_secs(opts.settings.cell_timeout_s))?;
+    let mut run = Run {
+        scenario: opts.scenario.name.clone(),
+        qbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        command: command_line(),
+        machine: Machine::detect(),
+        backends: BTreeMap::new(),
+        settings: opts.settings.clone(),
+        rows: Vec::new(),
+    };
+    let backends: Vec<_> = opts
+        .backends
+        .iter()
+        .filter_map(|n| registry::backend(n))
+        .collect();
+    let mut available = HashMap::new();
+    for b in &backends {
+        let state = b.check().map_err(|e| e.to_string());
+        run.backends.insert(
+            b.name().to_string(),
+            match &state {
+                Ok(()) => b.version(),
+                Err(e) => format!("unavailable: {e}"),
+            },
+        );
+        available.insert(b.name(), state);
+    }
+    let techniques = registry::techniques();
+    let total = (techniques.len() * backends.len()) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:25}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let stem = if opts.settings.quick {
+        "quick"
+    } else {
+        "compare"
+    };
+    let mut predictions: HashMap<(String, String), Vec<u8>> = HashMap::new();
+    for t in &techniques {
+        let artifact = opts.scenario.fp32_artifact();
+        for b in &backends {
+            let key = RowKey {
+                technique: t.name.into(),
+                framework: t.framework.into(),
+                backend: b.name().into(),
+                format: artifact.format.name().into(),
+                threads: opts.settings.threads,
+                batch: opts.settings.batch,
+                throughput_batch: opts.settings.throughput_batch,
+            };
+            bar.set_message(format!("{} on {}", t.name, b.name()));
+            let row = match (&available[b.name()], b.supports(&artifact)) {
+                (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
+                (Ok(()), Support::Unsupported(reason)) => {
+                    Row::not_run(key, Status::Unsupported, reason)
+                }
+                (Ok(()), Support::Yes) => {
+                    let spec = CellSpec {
+                        scenarios_dir: dir.to_path_buf(),
+                        scenario: opts.scenario.name.clone(),
+                        key: key.clone(),
+                        artifact: artifact.clone(),
+                        eval_samples: opts.settings.eval_samples,
+                        latency_rule: opts.settings.latency_rule,
+                        throughput_rule: opts.settings.throughput_rule,
+                    };
+                    match runner.run(&spec) {
+                        CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
+                        CellOutcome::Ok(m) => {
+                            predictions.insert(
+                                (t.name.to_string(), b.name().to_string()),
+                                m.predictions.clone(),
+                            );
+                            measured_row(key, m)
+                        }
+                    }
+                }
+            };
+            bar.println(format!(
+                "{:<10} {:<8} {}",
+                row.technique,
+                row.backend,
+                summary(&row)
+            ));
+            run.rows.push(row);
+            fill_agreement(&mut run.rows, &predictions);
+            report::write_report(&report::Json, &run, &opts.out, stem)?;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let mut stdout = std::io::stdout();
+    report::Terminal.render(&run, &mut stdout)?;
+    let mut written = Vec::new();
+    for r in [
+        &report::Json as &dyn Reporter,
+        &report::Csv,
+        &report::Markdown,
+    ] {
+        written.push(report::write_report(r, &run, &opts.out, stem)?);
+    }
+    println!(
+        "results: {}",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if run.rows.iter().all(|r| r.status != Status::Ok) {
+        bail!("no cell could be measured");
+    }
+    Ok(())
+}
+
+fn summary(r: &Row) -> String {
+    match (r.status, &r.latency_ms, r.accuracy) {
+        (Status::Ok, Some(l), Some(a)) => {
+            format!("ok: p50 {:.3} ms, top-1 {:.2}%", l.p50, a * 100.0)
+        }
+        _ => format!(
+            "{}: {}",
+            r.status.as_str(),
+            r.reason.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn measured_row(key: RowKey, m: crate::cell::Measured) -> Row {
+    let mut row = Row::not_run(key, Status::Ok, String::new());
+    row.reason = None;
+    row.size_bytes = Some(m.size_bytes);
+    row.load_ms = Some(m.load_ms);
+    row.latency_ms = Some(m.latency_ms);
+    row.throughput_ips = Some(m.throughput_ips);
+    row.peak_rss_bytes = m.peak_rss_bytes;
+    row.accuracy = Some(m.accuracy);
+    row.accuracy_ci95 = Some(m.accuracy_ci95);
+    row.eval_samples = Some(m.eval_samples);
+    row
+}
+
+/// Agreement of each row's predictions with its FP32 reference: the FP32 artifact on the same
+/// backend, or, for FP32 rows, the first backend whose FP32 cell succeeded.
+fn fill_agreement(rows: &mut [Row], predictions: &HashMap<(String, String), Vec<u8>>) {
+    let first_fp32 = rows
+        .iter()
+        .find(|r| {
+            r.technique == "fp32"
+                && predictions.contains_key(&("fp32".to_string(), r.backend.clone()))
+        })
+        .map(|r| r.backend.clone());
+    for r in rows.iter_mut().filter(|r| r.status == Status::Ok) {
+        let reference = if r.technique == "fp32" {
+            first_fp32.clone()
+        } else {
+            Some(r.backend.clone())
+        };
+        let Some(reference) = reference else { continue };
+        let mine = predictions.get(&(r.technique.clone(), r.backend.clone()));
+        let theirs = predictions.get(&("fp32".to_string(), reference.clone()));
+        if let (Some(a), Some(b)) = (mine, theirs) {
+            r.agreement_with_fp32 = agreement(a, b);
+            r.agreement_reference = Some(format!("fp32 on {reference}"));
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! qbench's harness: CLI, scenario runner, measurement, reports.
+//!
+//! Flow: parse the CLI -> plan the cells (technique x backend) -> run each cell in a child
+//! process -> collect one [`record::Row`] per cell -> render reports.
+
+pub mod cell;
+pub mod cli;
+pub mod compare;
+pub mod measure;
+pub mod plan;
+pub mod record;
+pub mod registry;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod train_cmd;

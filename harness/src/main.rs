@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use qbench::cli::{Cli, Command};
+use qbench::scenario;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let dir = scenario::scenarios_dir(cli.scenarios.as_deref());
+    let result = match &cli.command {
+        Command::Compare(args) => qbench::compare::run(&dir, args),
+        Command::Train(args) => qbench::train_cmd::run(&dir, args),
+        Command::Scenarios => scenario::list(&dir).map(|list| {
+            for (name, description) in list {
+                println!("{name:<12} {description}");
+            }
+        }),
+        Command::Backends => {
+            for b in qbench::registry::backends() {
+                match b.check() {
+                    Ok(()) => println!("{:<8} {}", b.name(), b.version()),
+                    Err(e) => println!("{:<8} unavailable: {e}", b.name()),
+                }
+            }
+            Ok(())
+        }
+        Command::Cell { spec } => qbench::cell::main(spec),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Measurement: timing rules, statistics, accuracy and the machine description.
+
+pub mod accuracy;
+pub mod latency;
+pub mod machine;
+pub mod memory;
+pub mod stats;

@@ -1,0 +1,120 @@
+//! The one flat result row and the run document: the contract between measuring and reporting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::machine::Machine;
+use crate::measure::stats::LatencyStats;
+
+/// How a cell ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Unsupported,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Unsupported => "unsupported",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One cell: technique x backend x batch x threads. Measured fields are `None` unless `ok`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub technique: String,
+    pub framework: String,
+    pub backend: String,
+    pub format: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub throughput_batch: usize,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub load_ms: Option<f64>,
+    pub quantize_ms: Option<f64>,
+    pub latency_ms: Option<LatencyStats>,
+    pub throughput_ips: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub accuracy: Option<f64>,
+    pub accuracy_ci95: Option<[f64; 2]>,
+    pub eval_samples: Option<usize>,
+    /// Top-1 agreement with the FP32 model's predictions (the FP32 reference is the FP32
+    /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
+    pub agreement_with_fp32: Option<f64>,
+    pub agreement_reference: Option<String>,
+}
+
+impl Row {
+    /// A row for a cell that did not produce measurements.
+    pub fn not_run(base: RowKey, status: Status, reason: String) -> Row {
+        Row {
+            technique: base.technique,
+            framework: base.framework,
+            backend: base.backend,
+            format: base.format,
+            threads: base.threads,
+            batch: base.batch,
+            throughput_batch: base.throughput_batch,
+            status,
+            reason: Some(reason),
+            size_bytes: None,
+            load_ms: None,
+            quantize_ms: None,
+            latency_ms: None,
+            throughput_ips: None,
+            peak_rss_bytes: None,
+            accuracy: None,
+            accuracy_ci95: None,
+            eval_samples: None,
+            agreement_with_fp32: None,
+            agreement_reference: None,
+        }
+    }
+}
+
+/// What identifies a cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowKey {
+    pub technique: String,
+    pub framework: String,
+    pub backend: String,
+    pub format: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub throughput_batch: usize,
+}
+
+/// Run-wide settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub threads: usize,
+    pub batch: usize,
+    pub throughput_batch: usize,
+    pub quick: bool,
+    pub eval_samples: usize,
+    pub latency_rule: crate::measure::latency::IterationRule,
+    pub throughput_rule: crate::measure::latency::IterationRule,
+    pub cell_timeout_s: u64,
+}
+
+/// The results document of one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub scenario: String,
+    pub qbench_version: String,
+    pub git_commit: Option<String>,
+    pub started_at: String,
+    pub command: String,
+    pub machine: Machine,
+    /// Backend name -> runtime version (or why it is unavailable).
+    pub backends: std::collections::BTreeMap<String, String>,
+    pub settings: Settings,
+    pub rows: Vec<Row>,
+}

@@ -1,0 +1,68 @@
+//! Human-readable cells shared by the terminal and Markdown tables.
+
+use crate::record::{Row, Status};
+
+/// Column headers of the human tables.
+pub const HEADERS: &[&str] = &[
+    "technique",
+    "backend",
+    "format",
+    "status",
+    "size",
+    "load ms",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "mean±std ms",
+    "n",
+    "img/s",
+    "peak RSS",
+    "top-1 % [95% CI]",
+    "agree fp32",
+    "note",
+];
+
+fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "-".into())
+}
+
+/// Bytes as KiB/MiB.
+pub fn bytes(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
+
+/// The display cells of a row, in [`HEADERS`] order.
+pub fn cells(r: &Row) -> Vec<String> {
+    let lat = r.latency_ms.as_ref();
+    vec![
+        r.technique.clone(),
+        r.backend.clone(),
+        r.format.clone(),
+        r.status.as_str().to_string(),
+        opt(r.size_bytes, bytes),
+        opt(r.load_ms, |v| format!("{v:.1}")),
+        opt(lat.map(|l| l.p50), |v| format!("{v:.3}")),
+        opt(lat.map(|l| l.p90), |v| format!("{v:.3}")),
+        opt(lat.map(|l| l.p99), |v| format!("{v:.3}")),
+        opt(lat, |l| format!("{:.3}±{:.3}", l.mean, l.std)),
+        opt(lat.map(|l| l.n), |v| v.to_string()),
+        opt(r.throughput_ips, |v| format!("{v:.0}")),
+        opt(r.peak_rss_bytes, bytes),
+        match (r.accuracy, r.accuracy_ci95) {
+            (Some(a), Some([lo, hi])) => {
+                format!("{:.2} [{:.2}, {:.2}]", a * 100.0, lo * 100.0, hi * 100.0)
+            }
+            (Some(a), None) => format!("{:.2}", a * 100.0),
+            _ => "-".into(),
+        },
+        opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
+        match r.status {
+            Status::Ok => r.reason.clone().unwrap_or_default(),
+            _ => r.reason.clone().unwrap_or_default(),
+        },
+    ]
+}

@@ -1,0 +1,115 @@
+//! CSV: one flat line per row with every field and the run's provenance.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Reporter;
+use crate::record::Run;
+
+/// Flat CSV for spreadsheets and scripts.
+pub struct Csv;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    scenario: &'a str,
+    git_commit: &'a str,
+    cpu: &'a str,
+    quick: bool,
+    technique: &'a str,
+    framework: &'a str,
+    backend: &'a str,
+    backend_version: &'a str,
+    format: &'a str,
+    threads: usize,
+    batch: usize,
+    throughput_batch: usize,
+    status: &'a str,
+    reason: &'a str,
+    size_bytes: Option<u64>,
+    load_ms: Option<f64>,
+    quantize_ms: Option<f64>,
+    latency_p50_ms: Option<f64>,
+    latency_p90_ms: Option<f64>,
+    latency_p99_ms: Option<f64>,
+    latency_mean_ms: Option<f64>,
+    latency_std_ms: Option<f64>,
+    latency_n: Option<usize>,
+    throughput_ips: Option<f64>,
+    peak_rss_bytes: Option<u64>,
+    accuracy: Option<f64>,
+    accuracy_ci95_low: Option<f64>,
+    accuracy_ci95_high: Option<f64>,
+    eval_samples: Option<usize>,
+    agreement_with_fp32: Option<f64>,
+}
+
+impl Reporter for Csv {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn render(&self, run: &Run, out: &mut dyn Write) -> Result<()> {
+        let mut w = csv::Writer::from_writer(out);
+        for r in &run.rows {
+            let l = r.latency_ms.as_ref();
+            w.serialize(Line {
+                scenario: &run.scenario,
+                git_commit: run.git_commit.as_deref().unwrap_or(""),
+                cpu: &run.machine.cpu,
+                quick: run.settings.quick,
+                technique: &r.technique,
+                framework: &r.framework,
+                backend: &r.backend,
+                backend_version: run
+                    .backends
+                    .get(&r.backend)
+                    .map(String::as_str)
+                    .unwrap_or(""),
+                format: &r.format,
+                threads: r.threads,
+                batch: r.batch,
+                throughput_batch: r.throughput_batch,
+                status: r.status.as_str(),
+                reason: r.reason.as_deref().unwrap_or(""),
+                size_bytes: r.size_bytes,
+                load_ms: r.load_ms,
+                quantize_ms: r.quantize_ms,
+                latency_p50_ms: l.map(|l| l.p50),
+                latency_p90_ms: l.map(|l| l.p90),
+                latency_p99_ms: l.map(|l| l.p99),
+                latency_mean_ms: l.map(|l| l.mean),
+                latency_std_ms: l.map(|l| l.std),
+                latency_n: l.map(|l| l.n),
+                throughput_ips: r.throughput_ips,
+                peak_rss_bytes: r.peak_rss_bytes,
+                accuracy: r.accuracy,
+                accuracy_ci95_low: r.accuracy_ci95.map(|c| c[0]),
+                accuracy_ci95_high: r.accuracy_ci95.map(|c| c[1]),
+                eval_samples: r.eval_samples,
+                agreement_with_fp32: r.agreement_with_fp32,
+            })?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_rows() {
+        let mut buf = Vec::new();
+        Csv.render(&crate::report::fixture::run(), &mut buf)
+            .unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("scenario,git_commit,cpu,quick,technique"));
+        assert!(lines[1].contains(",ort,1.31.1,fp32,2,1,64,ok,,310000,12.5,"));
+        assert!(lines[2].contains("failed"));
+    }
+}

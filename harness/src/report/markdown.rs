@@ -1,0 +1,108 @@
+//! Markdown: the comparison table plus the environment block.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::cells::{cells, HEADERS};
+use super::Reporter;
+use crate::record::Run;
+
+/// A Markdown document that can be published as is.
+pub struct Markdown;
+
+fn escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+impl Reporter for Markdown {
+    fn name(&self) -> &'static str {
+        "md"
+    }
+
+    fn render(&self, run: &Run, out: &mut dyn Write) -> Result<()> {
+        writeln!(
+            out,
+            "# qbench: `{}`{}\n",
+            run.scenario,
+            if run.settings.quick {
+                " (quick run)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(out, "| {} |", HEADERS.join(" | "))?;
+        writeln!(
+            out,
+            "|{}",
+            HEADERS.iter().map(|_| "---|").collect::<String>()
+        )?;
+        for r in &run.rows {
+            let c: Vec<String> = cells(r).iter().map(|s| escape(s)).collect();
+            writeln!(out, "| {} |", c.join(" | "))?;
+        }
+        let s = &run.settings;
+        writeln!(out, "\n## Environment\n")?;
+        writeln!(out, "- command: `{}`", run.command)?;
+        writeln!(
+            out,
+            "- qbench {} (commit {})",
+            run.qbench_version,
+            run.git_commit.as_deref().unwrap_or("unknown")
+        )?;
+        writeln!(out, "- started: {}", run.started_at)?;
+        writeln!(
+            out,
+            "- CPU: {} ({} cores; ISA: {})",
+            run.machine.cpu,
+            run.machine.cores,
+            run.machine.isa.join(", ")
+        )?;
+        writeln!(
+            out,
+            "- OS: {}; governor: {}",
+            run.machine.os,
+            run.machine.governor.as_deref().unwrap_or("not readable")
+        )?;
+        for (b, v) in &run.backends {
+            writeln!(out, "- {b}: {v}")?;
+        }
+        writeln!(
+            out,
+            "- settings: {} threads; latency at batch {} (warm-up {}, at least {} runs and {} s, at most {} s); \
+             throughput and accuracy at batch {}; {} evaluation images{}",
+            s.threads,
+            s.batch,
+            s.latency_rule.warmup,
+            s.latency_rule.min_iters,
+            s.latency_rule.min_seconds,
+            s.latency_rule.max_seconds,
+            s.throughput_batch,
+            s.eval_samples,
+            if s.quick { "; QUICK run" } else { "" }
+        )?;
+        writeln!(out, "- peak RSS is per cell (each cell runs in its own process) and includes the evaluation data.")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rows_and_environment() {
+        let mut buf = Vec::new();
+        Markdown
+            .render(&crate::report::fixture::run(), &mut buf)
+            .unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        assert!(
+            s.contains("| fp32 | ort | fp32 | ok | 302.7 KiB | 12.5 | 2.000 |"),
+            "{s}"
+        );
+        assert!(s.contains("| failed |"));
+        assert!(s.contains("91.23 [90.66, 91.77]"));
+        assert!(s.contains("Test CPU"));
+    }
+}

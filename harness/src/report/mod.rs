@@ -1,0 +1,121 @@
+//! Reporters render a [`Run`] into bytes; they never measure. One file per format.
+
+mod cells;
+mod csv_report;
+mod json_report;
+mod markdown;
+mod terminal;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+pub use csv_report::Csv;
+pub use json_report::Json;
+pub use markdown::Markdown;
+pub use terminal::Terminal;
+
+use crate::record::Run;
+
+/// A results format.
+pub trait Reporter {
+    /// Format name (`md`, `csv`, `json`, ...), also the file extension.
+    fn name(&self) -> &'static str;
+    /// Renders the run.
+    fn render(&self, run: &Run, out: &mut dyn Write) -> Result<()>;
+}
+
+/// Writes bytes to `path` through a temporary file and a rename, so a crash never leaves a
+/// half-written results file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Renders with a reporter into `<dir>/<stem>.<name>`.
+pub fn write_report(
+    reporter: &dyn Reporter,
+    run: &Run,
+    dir: &Path,
+    stem: &str,
+) -> Result<std::path::PathBuf> {
+    let mut buf = Vec::new();
+    reporter.render(run, &mut buf)?;
+    let path = dir.join(format!("{stem}.{}", reporter.name()));
+    write_atomic(&path, &buf)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::measure::latency::IterationRule;
+    use crate::measure::machine::Machine;
+    use crate::measure::stats::LatencyStats;
+    use crate::record::{Row, RowKey, Run, Settings, Status};
+
+    /// A small run with one ok row and one unsupported row.
+    pub fn run() -> Run {
+        let key = |b: &str| RowKey {
+            technique: "fp32".into(),
+            framework: "-".into(),
+            backend: b.into(),
+            format: "fp32".into(),
+            threads: 2,
+            batch: 1,
+            throughput_batch: 64,
+        };
+        let mut ok = Row::not_run(key("ort"), Status::Ok, String::new());
+        ok.reason = None;
+        ok.size_bytes = Some(310_000);
+        ok.load_ms = Some(12.5);
+        ok.latency_ms = LatencyStats::from_samples(&[1.0, 2.0, 3.0]);
+        ok.throughput_ips = Some(1234.5);
+        ok.peak_rss_bytes = Some(50 << 20);
+        ok.accuracy = Some(0.9123);
+        ok.accuracy_ci95 = Some([0.9066, 0.9177]);
+        ok.eval_samples = Some(10000);
+        ok.agreement_with_fp32 = Some(1.0);
+        let na = Row::not_run(
+            key("tract"),
+            Status::Failed,
+            "tract cannot load x.onnx: truncated".into(),
+        );
+        Run {
+            scenario: "resnet".into(),
+            qbench_version: "0.1.0".into(),
+            git_commit: Some("abc".into()),
+            started_at: "2026-11-27T00:00:00Z".into(),
+            command: "qbench compare".into(),
+            machine: Machine {
+                cpu: "Test CPU".into(),
+                cores: 2,
+                isa: vec!["avx2".into()],
+                os: "Linux".into(),
+                governor: None,
+                memory_bytes: None,
+            },
+            backends: [("ort".to_string(), "1.31.1".to_string())]
+                .into_iter()
+                .collect(),
+            settings: Settings {
+                threads: 2,
+                batch: 1,
+                throughput_batch: 64,
+                quick: false,
+                eval_samples: 10000,
+                latency_rule: IterationRule::FULL,
+                throughput_rule: IterationRule::THROUGHPUT,
+                cell_timeout_s: 600,
+            },
+            rows: vec![ok, na],
+        }
+    }
+}

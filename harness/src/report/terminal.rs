@@ -1,0 +1,41 @@
+//! The terminal table (tabled).
+
+use std::io::Write;
+
+use anyhow::Result;
+use tabled::{builder::Builder, settings::Style};
+
+use super::cells::{cells, HEADERS};
+use super::Reporter;
+use crate::record::Run;
+
+/// Plain-text table for the terminal.
+pub struct Terminal;
+
+impl Reporter for Terminal {
+    fn name(&self) -> &'static str {
+        "txt"
+    }
+
+    fn render(&self, run: &Run, out: &mut dyn Write) -> Result<()> {
+        let mut b = Builder::default();
+        b.push_record(HEADERS.iter().copied());
+        for r in &run.rows {
+            b.push_record(cells(r));
+        }
+        let mut table = b.build();
+        table.with(Style::sharp());
+        writeln!(out, "{table}")?;
+        writeln!(
+            out,
+            "{}: {} threads, latency at batch {}, throughput and accuracy at batch {}, {} evaluation images{}",
+            run.scenario,
+            run.settings.threads,
+            run.settings.batch,
+            run.settings.throughput_batch,
+            run.settings.eval_samples,
+            if run.settings.quick { " (QUICK run: not for publication)" } else { "" }
+        )?;
+        Ok(())
+    }
+}

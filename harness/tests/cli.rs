@@ -1,0 +1,136 @@
+//! The command line: listing, bad names, missing or corrupt data give clear errors and exit 1.
+
+mod common;
+
+use common::{qbench, scenario_copy, scenarios, text};
+
+#[test]
+fn lists_scenarios() {
+    let o = qbench(&["--scenarios", scenarios().to_str().unwrap(), "scenarios"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resnet"));
+}
+
+#[test]
+fn help_explains_every_compare_option() {
+    let o = qbench(&["compare", "--help"]);
+    let t = text(&o);
+    for opt in [
+        "--scenario",
+        "--backends",
+        "--threads",
+        "--quick",
+        "--out",
+        "--throughput-batch",
+        "--cell-timeout",
+    ] {
+        assert!(t.contains(opt), "missing {opt} in {t}");
+    }
+}
+
+#[test]
+fn unknown_scenario_is_a_clear_error() {
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(
+        t.contains("unknown scenario 'nope'") && t.contains("resnet"),
+        "{t}"
+    );
+    assert!(!t.contains("panicked"));
+}
+
+#[test]
+fn unknown_backend_is_a_clear_error() {
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--backends",
+        "ort,onnx",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unknown backend 'onnx'"), "{}", text(&o));
+}
+
+#[test]
+fn missing_model_says_how_to_make_it() {
+    let dir = scenario_copy(|t| {
+        let start = t.find("path = \"").unwrap();
+        let end = start + t[start..].find('\n').unwrap();
+        format!("{}path = \"missing.onnx\"{}", &t[..start], &t[end..])
+    });
+    let o = qbench(&[
+        "--scenarios",
+        dir.path().to_str().unwrap(),
+        "compare",
+        "--quick",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(
+        t.contains("missing.onnx") && t.contains("qbench train"),
+        "{t}"
+    );
+}
+
+#[test]
+fn truncated_evaluation_data_names_the_file() {
+    let dir = scenario_copy(|t| t);
+    let original = scenarios().join("resnet/data/t10k-labels-idx1-ubyte.gz");
+    let bytes = flate2_decompress(&std::fs::read(original).unwrap());
+    let cut = dir.path().join("cut-labels");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("resnet.toml")).unwrap();
+    let start = toml.find("eval_labels = \"").unwrap();
+    let end = start + toml[start..].find('\n').unwrap();
+    let toml = format!(
+        "{}eval_labels = \"{}\"{}",
+        &toml[..start],
+        cut.display(),
+        &toml[end..]
+    );
+    std::fs::write(dir.path().join("resnet.toml"), toml).unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        dir.path().to_str().unwrap(),
+        "compare",
+        "--quick",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("cut-labels") && t.contains("truncated"), "{t}");
+}
+
+#[test]
+fn missing_training_data_says_how_to_get_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "train",
+        "--data",
+        empty.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(
+        t.contains("train-images-idx3-ubyte.gz") && t.contains("not found"),
+        "{t}"
+    );
+}
+
+fn flate2_decompress(gz: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}

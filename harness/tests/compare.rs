@@ -1,0 +1,70 @@
+//! A short `compare` on all three backends writes complete rows to JSON, CSV and Markdown.
+
+mod common;
+
+use common::{qbench, scenarios, text};
+
+#[test]
+fn quick_compare_measures_every_backend() {
+    let out = tempfile::tempdir().unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+        "--quick",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("quick.json")).unwrap()).unwrap();
+    assert_eq!(json["scenario"], "resnet");
+    assert_eq!(json["settings"]["quick"], true);
+    assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+    let rows = json["rows"].as_array().unwrap();
+    let backends: Vec<&str> = rows
+        .iter()
+        .map(|r| r["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(backends, ["ort", "tract", "candle"]);
+    let mut accuracies = Vec::new();
+    for r in rows {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["technique"], "fp32");
+        for field in [
+            "size_bytes",
+            "load_ms",
+            "throughput_ips",
+            "peak_rss_bytes",
+            "accuracy",
+            "agreement_with_fp32",
+        ] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field} in {r}");
+        }
+        let lat = &r["latency_ms"];
+        assert!(lat["n"].as_u64().unwrap() >= 30);
+        let (p50, p90, p99) = (
+            lat["p50"].as_f64().unwrap(),
+            lat["p90"].as_f64().unwrap(),
+            lat["p99"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{lat}");
+        let ci = r["accuracy_ci95"].as_array().unwrap();
+        let a = r["accuracy"].as_f64().unwrap();
+        assert!(ci[0].as_f64().unwrap() <= a && a <= ci[1].as_f64().unwrap());
+        assert!(r["agreement_with_fp32"].as_f64().unwrap() >= 0.99, "{r}");
+        accuracies.push(a);
+    }
+    // Committed model: at least 90% top-1 on the quick subset too, equal across backends.
+    assert!(accuracies.iter().all(|a| *a >= 0.88), "{accuracies:?}");
+    let spread = accuracies.iter().cloned().fold(f64::MIN, f64::max)
+        - accuracies.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread <= 0.002, "{accuracies:?}");
+    let csv = std::fs::read_to_string(out.path().join("quick.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    let md = std::fs::read_to_string(out.path().join("quick.md")).unwrap();
+    assert!(md.contains("| fp32 | candle |"), "{md}");
+    assert!(text(&o).contains("QUICK"));
+}
