@@ -18,6 +18,9 @@ pub struct CandleSession {
     output: String,
     /// For each node, the values whose last reader it is (freed after it runs).
     frees: Vec<Vec<String>>,
+    /// For each node, the element type of its third input when that is an initializer (the zero
+    /// point of QuantizeLinear), since constants are held as float32.
+    zp_dtypes: Vec<Option<qbench_onnx::DType>>,
 }
 
 impl CandleSession {
@@ -56,6 +59,17 @@ impl CandleSession {
                 last_use.insert(x.as_str(), i);
             }
         }
+        let zp_dtypes = model
+            .graph
+            .nodes
+            .iter()
+            .map(|n| {
+                n.inputs
+                    .get(2)
+                    .and_then(|z| model.graph.initializer(z))
+                    .map(|t| t.dtype)
+            })
+            .collect();
         let mut frees = vec![Vec::new(); model.graph.nodes.len()];
         for (name, i) in last_use {
             if name != output {
@@ -68,6 +82,7 @@ impl CandleSession {
             input: input.into(),
             output: output.into(),
             frees,
+            zp_dtypes,
         })
     }
 }
@@ -82,7 +97,7 @@ impl Session for CandleSession {
             .map_err(|e| err(e.to_string()))?;
         let mut values: HashMap<String, Tensor> = HashMap::new();
         values.insert(self.input.clone(), x);
-        for (node, frees) in self.nodes.iter().zip(&self.frees) {
+        for ((node, frees), zp) in self.nodes.iter().zip(&self.frees).zip(&self.zp_dtypes) {
             let inputs: Vec<Option<&Tensor>> = node
                 .inputs
                 .iter()
@@ -94,7 +109,7 @@ impl Session for CandleSession {
                     }
                 })
                 .collect();
-            let outs = ops::run(node, &inputs)
+            let outs = ops::run(node, &inputs, *zp)
                 .map_err(|r| err(format!("node {} ({}): {r}", node.name, node.op_type)))?;
             for (name, t) in node.outputs.iter().zip(outs) {
                 values.insert(name.clone(), t);

@@ -1,0 +1,577 @@
+//! ONNX Runtime's streaming histograms, which grow their range as new data arrives.
+//!
+//! Followed: `onnxruntime/python/tools/quantization/calibrate.py`, class `HistogramCollector`
+//! (methods `collect_value`, `merge_histogram`, `collect_absolute_value`), in the version with
+//! `str | Path` annotations and per-channel MinMax (ORT 1.20-era main); the algorithms are
+//! unchanged since microsoft/onnxruntime@b15ffcdd9e36.
+//!
+//! **[`RealHistogram`]** (`collect_value`, used by Entropy and by non-symmetric Percentile):
+//! bins span `[-t, t]` with `t = max(|min|, |max|)` of the first batch. A later batch with
+//! `t' <= t` is binned on the same edges and added. A batch with `t' > t` grows the histogram by
+//! whole bins of the **same width** on both sides: `k = floor((t' - t) / stride) + 1` bins per
+//! side, new `t = t + k·stride`; the new batch is binned on the wider edges and the old counts are
+//! added to the central bins. Existing counts are never re-distributed, so growth is exact;
+//! memory grows only with the range (in units of the first batch's bin width), never with the
+//! number of samples.
+//!
+//! **[`AbsHistogram`]** (`collect_absolute_value`, used by symmetric Percentile): a histogram of
+//! `|x|` whose edges start at the **first batch's** `min|x|` and end at its `max|x|`; a later
+//! batch with a larger `max|x|` appends bins of the same width (`np.arange`). Values below the
+//! first edge are **dropped** (ORT's behaviour, reproduced).
+//!
+//! Binning reproduces `np.histogram` for float32 data: edges from `np.linspace` in float32
+//! (numpy 2 semantics), a value `v` goes to bin `i` with `e[i] <= v < e[i+1]`, the last bin is
+//! closed, values outside the edges are ignored.
+
+use super::{batch_min_max, Observer};
+use crate::error::{QuantError, Result};
+use crate::params::Range;
+
+/// Upper bound on the number of bins a growing histogram may reach (ORT has none; beyond this
+/// the histogram would cost more than 128 MiB and the O(bins²) entropy search would never end).
+pub const MAX_HISTOGRAM_BINS: usize = 1 << 24;
+
+fn too_many_bins(what: &str, bins: f64) -> QuantError {
+    QuantError::InvalidArgument(format!(
+        "{what}: growing the histogram to cover the new batch would need {bins} bins (limit {MAX_HISTOGRAM_BINS}); the first batch's range is far narrower than later ones"
+    ))
+}
+
+/// Python/numpy/PyTorch floor division for floats (`npy_divmod`, `c10::div_floor_floating`).
+pub(crate) fn floor_div_f32(a: f32, b: f32) -> f32 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        div -= 1.0;
+    }
+    if div != 0.0 {
+        let mut fd = div.floor();
+        if div - fd > 0.5 {
+            fd += 1.0;
+        }
+        fd
+    } else {
+        0.0f32.copysign(a / b)
+    }
+}
+
+/// `np.linspace(start, stop, num, dtype=float32)` with float32 operands (numpy 2):
+/// `e[k] = k·step + start` in `f32` with `step = (stop - start) / (num - 1)`, last = `stop`.
+pub(crate) fn linspace_f32(start: f32, stop: f32, num: usize) -> Vec<f32> {
+    if num == 0 {
+        return Vec::new();
+    }
+    if num == 1 {
+        return vec![start];
+    }
+    let div = (num - 1) as f32;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut y: Vec<f32> = if step == 0.0 {
+        (0..num).map(|k| (k as f32 / div) * delta).collect()
+    } else {
+        (0..num).map(|k| k as f32 * step).collect()
+    };
+    for v in &mut y {
+        *v += start;
+    }
+    y[num - 1] = stop;
+    y
+}
+
+/// `np.arange(start, stop, step)` for float32 scalars.
+pub(crate) fn arange_f32(start: f32, stop: f32, step: f32) -> Vec<f32> {
+    let len = ((stop - start) / step) as f64;
+    if !(len.is_finite() && len > 0.0) {
+        return Vec::new();
+    }
+    let len = len.ceil() as usize;
+    let mut out = Vec::with_capacity(len);
+    out.push(start);
+    if len > 1 {
+        let second = start + step;
+        out.push(second);
+        let delta = second - start;
+        for i in 2..len {
+            out.push(start + i as f32 * delta);
+        }
+    }
+    out
+}
+
+/// numpy's pairwise summation of a float32 array (`FLOAT_pairwise_sum`, blocks of 128,
+/// 8 accumulators), as used by `np.sum` on a contiguous 1-D array: `a[0] + pairwise(a[1..])`.
+pub(crate) fn numpy_sum_f32(a: &[f32]) -> f32 {
+    fn pairwise(a: &[f32]) -> f32 {
+        let n = a.len();
+        if n < 8 {
+            let mut res = 0.0f32;
+            for &v in a {
+                res += v;
+            }
+            res
+        } else if n <= 128 {
+            let mut r = [0.0f32; 8];
+            r.copy_from_slice(&a[..8]);
+            let mut i = 8;
+            while i < n - (n % 8) {
+                for j in 0..8 {
+                    r[j] += a[i + j];
+                }
+                i += 8;
+            }
+            let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            while i < n {
+                res += a[i];
+                i += 1;
+            }
+            res
+        } else {
+            let mut n2 = n / 2;
+            n2 -= n2 % 8;
+            pairwise(&a[..n2]) + pairwise(&a[n2..])
+        }
+    }
+    match a.split_first() {
+        None => 0.0,
+        Some((first, rest)) => *first + pairwise(rest),
+    }
+}
+
+/// `np.histogram(data, bins=n, range=(lo, hi))` for float32 data: counts and float32 edges.
+/// An empty range is widened to `(lo - 0.5, hi + 0.5)` as numpy does.
+pub(crate) fn histogram_uniform(data: &[f32], n: usize, lo: f32, hi: f32) -> (Vec<u64>, Vec<f32>) {
+    let (mut first, mut last) = (lo, hi);
+    if first == last {
+        first -= 0.5;
+        last += 0.5;
+    }
+    let edges = linspace_f32(first, last, n + 1);
+    let mut counts = vec![0u64; n];
+    let denom = last - first;
+    let nf = n as f32;
+    for &x in data {
+        if !(x >= first && x <= last) {
+            continue;
+        }
+        let f = ((x - first) / denom) * nf;
+        let mut idx = (f as usize).min(n);
+        if idx == n {
+            idx -= 1;
+        }
+        if x < edges[idx] && idx > 0 {
+            idx -= 1;
+        }
+        if idx + 1 < n && x >= edges[idx + 1] {
+            idx += 1;
+        }
+        counts[idx] += 1;
+    }
+    (counts, edges)
+}
+
+/// `np.histogram(data, bins=edges)` (explicit, increasing edges): bin `i` counts
+/// `e[i] <= x < e[i+1]`, the last bin is closed, values outside are ignored.
+pub(crate) fn histogram_edges(data: &[f32], edges: &[f32]) -> Vec<u64> {
+    let n = edges.len().saturating_sub(1);
+    let mut counts = vec![0u64; n];
+    if n == 0 {
+        return counts;
+    }
+    let (first, last) = (edges[0], edges[n]);
+    for &x in data {
+        if !(x >= first && x <= last) {
+            continue;
+        }
+        let idx = if x == last {
+            n - 1
+        } else {
+            edges.partition_point(|&e| e <= x) - 1
+        };
+        counts[idx.min(n - 1)] += 1;
+    }
+    counts
+}
+
+/// Histogram of real values over `[-t, t]` that grows by whole bins (ORT `collect_value`).
+#[derive(Debug, Clone)]
+pub struct RealHistogram {
+    num_bins: usize,
+    counts: Vec<u64>,
+    edges: Vec<f32>,
+    min: f32,
+    max: f32,
+    threshold: f32,
+    batches: usize,
+}
+
+impl RealHistogram {
+    /// Starts with `num_bins` bins (ORT: 128 for Entropy by default, 2048 for Percentile).
+    pub fn new(num_bins: usize) -> Result<Self> {
+        if num_bins == 0 {
+            return Err(QuantError::InvalidArgument(
+                "histogram needs at least 1 bin".into(),
+            ));
+        }
+        Ok(RealHistogram {
+            num_bins,
+            counts: Vec::new(),
+            edges: Vec::new(),
+            min: 0.0,
+            max: 0.0,
+            threshold: 0.0,
+            batches: 0,
+        })
+    }
+
+    /// Bin counts (empty before the first batch).
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Bin edges (`counts().len() + 1` of them).
+    pub fn edges(&self) -> &[f32] {
+        &self.edges
+    }
+
+    /// Current half-width `t` of the histogram.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Observed `(min, max)` of the raw values.
+    pub fn min_max(&self) -> Option<(f32, f32)> {
+        (self.batches > 0).then_some((self.min, self.max))
+    }
+
+    /// Bins requested at construction.
+    pub fn initial_bins(&self) -> usize {
+        self.num_bins
+    }
+}
+
+impl Observer for RealHistogram {
+    fn observe(&mut self, batch: &[f32]) -> Result<()> {
+        let Some((bmin, bmax)) = batch_min_max(self.name(), self.batches, batch)? else {
+            return Ok(());
+        };
+        let t = bmin.abs().max(bmax.abs());
+        if self.batches == 0 {
+            let (c, e) = histogram_uniform(batch, self.num_bins, -t, t);
+            self.counts = c;
+            self.edges = e;
+            self.min = bmin;
+            self.max = bmax;
+            self.threshold = t;
+        } else {
+            let old_t = self.threshold;
+            let old_n = self.counts.len();
+            if t <= old_t {
+                let (c, _) = histogram_uniform(batch, old_n, -old_t, old_t);
+                for (a, b) in self.counts.iter_mut().zip(c) {
+                    *a += b;
+                }
+            } else if old_t == 0.0 {
+                let (mut c, e) = histogram_uniform(batch, old_n, -t, t);
+                for (a, b) in c.iter_mut().zip(&self.counts) {
+                    *a += b;
+                }
+                self.counts = c;
+                self.edges = e;
+                self.threshold = t;
+            } else {
+                let stride = 2.0 * old_t / old_n as f32;
+                let half_f = floor_div_f32(t - old_t, stride) + 1.0;
+                let total = old_n as f64 + 2.0 * half_f as f64;
+                if !(stride > 0.0 && total.is_finite() && total <= MAX_HISTOGRAM_BINS as f64) {
+                    return Err(too_many_bins(self.name(), total));
+                }
+                let half = half_f as usize;
+                let new_n = old_n + 2 * half;
+                let new_t = half as f32 * stride + old_t;
+                let (mut c, e) = histogram_uniform(batch, new_n, -new_t, new_t);
+                for (a, b) in c[half..new_n - half].iter_mut().zip(&self.counts) {
+                    *a += b;
+                }
+                self.counts = c;
+                self.edges = e;
+                self.threshold = new_t;
+            }
+            self.min = self.min.min(bmin);
+            self.max = self.max.max(bmax);
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// The observed min and max (the histogram itself is used by Entropy / Percentile).
+    fn range(&self) -> Result<Range> {
+        self.min_max()
+            .map(|(min, max)| Range { min, max })
+            .ok_or(QuantError::NoData {
+                observer: self.name(),
+            })
+    }
+
+    fn name(&self) -> &'static str {
+        "histogram"
+    }
+
+    fn batches(&self) -> usize {
+        self.batches
+    }
+}
+
+/// Histogram of `|x|` anchored at the first batch's `min|x|` (ORT `collect_absolute_value`).
+#[derive(Debug, Clone)]
+pub struct AbsHistogram {
+    num_bins: usize,
+    counts: Vec<u64>,
+    edges: Vec<f32>,
+    min: f32,
+    max: f32,
+    batches: usize,
+}
+
+impl AbsHistogram {
+    /// Starts with `num_bins` bins (ORT Percentile default: 2048).
+    pub fn new(num_bins: usize) -> Result<Self> {
+        if num_bins == 0 {
+            return Err(QuantError::InvalidArgument(
+                "histogram needs at least 1 bin".into(),
+            ));
+        }
+        Ok(AbsHistogram {
+            num_bins,
+            counts: Vec::new(),
+            edges: Vec::new(),
+            min: 0.0,
+            max: 0.0,
+            batches: 0,
+        })
+    }
+
+    /// Bin counts of `|x|`.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// Bin edges.
+    pub fn edges(&self) -> &[f32] {
+        &self.edges
+    }
+
+    /// Observed `(min, max)` of the raw (signed) values.
+    pub fn min_max(&self) -> Option<(f32, f32)> {
+        (self.batches > 0).then_some((self.min, self.max))
+    }
+}
+
+impl Observer for AbsHistogram {
+    fn observe(&mut self, batch: &[f32]) -> Result<()> {
+        let Some((bmin, bmax)) = batch_min_max(self.name(), self.batches, batch)? else {
+            return Ok(());
+        };
+        let abs: Vec<f32> = batch.iter().map(|v| v.abs()).collect();
+        let (amin, amax) = abs
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if self.batches == 0 {
+            let (c, e) = histogram_uniform(&abs, self.num_bins, amin, amax);
+            self.counts = c;
+            self.edges = e;
+            self.min = bmin;
+            self.max = bmax;
+        } else {
+            let last = *self.edges.last().expect("edges exist after first batch");
+            if amax > last {
+                let width = self.edges[1] - self.edges[0];
+                let extra_len = ((amax + width - (last + width)) / width) as f64;
+                let total = self.edges.len() as f64 + extra_len;
+                if !(width > 0.0 && total.is_finite() && total <= MAX_HISTOGRAM_BINS as f64 + 1.0) {
+                    return Err(too_many_bins(self.name(), total));
+                }
+                let extra = arange_f32(last + width, amax + width, width);
+                self.edges.extend(extra);
+            }
+            let mut c = histogram_edges(&abs, &self.edges);
+            for (a, b) in c.iter_mut().zip(&self.counts) {
+                *a += b;
+            }
+            self.counts = c;
+            self.min = self.min.min(bmin);
+            self.max = self.max.max(bmax);
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    /// The observed min and max of the raw values.
+    fn range(&self) -> Result<Range> {
+        self.min_max()
+            .map(|(min, max)| Range { min, max })
+            .ok_or(QuantError::NoData {
+                observer: self.name(),
+            })
+    }
+
+    fn name(&self) -> &'static str {
+        "abs-histogram"
+    }
+
+    fn batches(&self) -> usize {
+        self.batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numpy_helpers_by_hand() {
+        // linspace(-1, 1, 5) = [-1, -0.5, 0, 0.5, 1]
+        assert_eq!(linspace_f32(-1.0, 1.0, 5), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        // arange(5, 7.5, 1) = [5, 6, 7]  (ceil(2.5) = 3 values)
+        assert_eq!(arange_f32(5.0, 7.5, 1.0), vec![5.0, 6.0, 7.0]);
+        assert!(arange_f32(5.0, 5.0, 1.0).is_empty());
+        // floor division: 7 // 2 = 3, -7 // 2 = -4, 2.0 // 0.5 = 4, 0.3 // 0.1 = 2 (fmod-based)
+        assert_eq!(floor_div_f32(7.0, 2.0), 3.0);
+        assert_eq!(floor_div_f32(-7.0, 2.0), -4.0);
+        assert_eq!(floor_div_f32(2.0, 0.5), 4.0);
+        // pairwise sum: 1..=20 = 210; [0.1; 10] sums in f32 pairwise order.
+        let v: Vec<f32> = (1..=20).map(|i| i as f32).collect();
+        assert_eq!(numpy_sum_f32(&v), 210.0);
+        assert_eq!(numpy_sum_f32(&[]), 0.0);
+        let big: Vec<f32> = vec![1.0; 1000];
+        assert_eq!(numpy_sum_f32(&big), 1000.0);
+    }
+
+    #[test]
+    fn histogram_binning_rules() {
+        // 4 bins on [-1, 1]: -1 -> 0, -0.5 -> 1 ([-0.5, 0)), 0 -> 2, 0.5 -> 3, 1 -> 3 (closed).
+        let (c, e) = histogram_uniform(&[-1.0, -0.5, 0.0, 0.5, 1.0], 4, -1.0, 1.0);
+        assert_eq!(c, vec![1, 1, 1, 2]);
+        assert_eq!(e, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        // Empty range (0, 0) -> (-0.5, 0.5): 0 falls in bin 2 of 4.
+        let (c, e) = histogram_uniform(&[0.0, 0.0], 4, 0.0, 0.0);
+        assert_eq!(c, vec![0, 0, 2, 0]);
+        assert_eq!((e[0], e[4]), (-0.5, 0.5));
+        // Explicit edges: outside values ignored, last edge closed.
+        let c = histogram_edges(&[-1.0, 0.0, 0.99, 1.0, 2.0, 2.5], &[0.0, 1.0, 2.0]);
+        assert_eq!(c, vec![2, 2]);
+    }
+
+    #[test]
+    fn real_histogram_grows_by_whole_bins() {
+        let mut h = RealHistogram::new(4).unwrap();
+        h.observe(&[-1.0, -0.5, 0.0, 0.5, 1.0]).unwrap();
+        assert_eq!(h.counts(), &[1, 1, 1, 2]);
+        assert_eq!(h.threshold(), 1.0);
+        // New batch [3]: stride = 2·1/4 = 0.5, k = floor((3-1)/0.5) + 1 = 5 bins per side,
+        // 14 bins, t = 5·0.5 + 1 = 3.5; 3.0 -> bin (3+3.5)/0.5 = 13; old counts into bins 5..9.
+        h.observe(&[3.0]).unwrap();
+        assert_eq!(h.threshold(), 3.5);
+        assert_eq!(h.counts(), &[0, 0, 0, 0, 0, 1, 1, 1, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(h.edges()[5], -1.0);
+        assert_eq!(h.edges()[9], 1.0);
+        // Smaller batch [0.2] on the same edges: (0.2 + 3.5)/0.5 = 7.4 -> bin 7.
+        h.observe(&[0.2]).unwrap();
+        assert_eq!(h.counts()[7], 2);
+        assert_eq!(
+            h.range().unwrap(),
+            Range {
+                min: -1.0,
+                max: 3.0
+            }
+        );
+        assert_eq!(h.batches(), 3);
+    }
+
+    #[test]
+    fn real_histogram_from_all_zero_start() {
+        // All zeros first: t = 0 -> range (-0.5, 0.5), zeros in bin 2 of 4.
+        // Then [2]: old t == 0 branch -> rebinned on [-2, 2] (width 1), old counts added
+        // position-wise: bin 2 (= [0, 1)) keeps the 3 zeros, 2.0 -> bin 3.
+        let mut h = RealHistogram::new(4).unwrap();
+        h.observe(&[0.0, 0.0, 0.0]).unwrap();
+        assert_eq!(h.counts(), &[0, 0, 3, 0]);
+        h.observe(&[2.0]).unwrap();
+        assert_eq!(h.counts(), &[0, 0, 3, 1]);
+        assert_eq!(h.threshold(), 2.0);
+        assert_eq!(h.range().unwrap(), Range { min: 0.0, max: 2.0 });
+    }
+
+    #[test]
+    fn abs_histogram_by_hand() {
+        // |x| of [-4, -1, 0, 1, 2, 3] = [4, 1, 0, 1, 2, 3]; range (0, 4), 4 bins of width 1:
+        // counts [1 (0), 2 (1, 1), 1 (2), 2 (3, 4)].
+        let mut h = AbsHistogram::new(4).unwrap();
+        h.observe(&[-4.0, -1.0, 0.0, 1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(h.counts(), &[1, 2, 1, 2]);
+        assert_eq!(h.edges(), &[0.0, 1.0, 2.0, 3.0, 4.0]);
+        // [6.5]: arange(5, 7.5, 1) = [5, 6, 7] appended; 6.5 in [6, 7].
+        h.observe(&[6.5]).unwrap();
+        assert_eq!(h.edges().len(), 8);
+        assert_eq!(h.counts(), &[1, 2, 1, 2, 0, 0, 1]);
+        assert_eq!(
+            h.range().unwrap(),
+            Range {
+                min: -4.0,
+                max: 6.5
+            }
+        );
+    }
+
+    #[test]
+    fn abs_histogram_drops_values_below_first_edge() {
+        // First batch |x| in [2, 3] -> edges [2, 2.5, 3]; a later 0.1 is below the first edge and
+        // is dropped from the counts (ORT behaviour) but still updates min/max.
+        let mut h = AbsHistogram::new(2).unwrap();
+        h.observe(&[2.0, -3.0]).unwrap();
+        assert_eq!(h.counts(), &[1, 1]);
+        h.observe(&[0.1]).unwrap();
+        assert_eq!(h.counts(), &[1, 1]);
+        assert_eq!(
+            h.range().unwrap(),
+            Range {
+                min: -3.0,
+                max: 2.0
+            }
+        );
+    }
+
+    #[test]
+    fn runaway_growth_is_refused() {
+        // First batch spans ±1e-30 with 2048 bins (stride ~1e-33); a batch at 1.0 would need
+        // ~2e33 bins: refused with a clear error instead of exhausting memory.
+        let mut h = RealHistogram::new(2048).unwrap();
+        h.observe(&[1e-30, -1e-30]).unwrap();
+        let err = h.observe(&[1.0]).unwrap_err();
+        assert!(err.to_string().contains("bins"), "{err}");
+        let mut a = AbsHistogram::new(2048).unwrap();
+        a.observe(&[1e-30, 2e-30]).unwrap();
+        assert!(a.observe(&[1.0]).is_err());
+    }
+
+    #[test]
+    fn errors_and_empty() {
+        assert!(RealHistogram::new(0).is_err());
+        assert!(AbsHistogram::new(0).is_err());
+        let mut h = RealHistogram::new(8).unwrap();
+        assert!(h.range().is_err());
+        h.observe(&[]).unwrap();
+        assert_eq!(h.batches(), 0);
+        assert!(h.observe(&[f32::NAN]).is_err());
+        let mut a = AbsHistogram::new(8).unwrap();
+        assert!(a.observe(&[1.0, f32::NEG_INFINITY]).is_err());
+        // Single value: |x| range (5, 5) -> (4.5, 5.5).
+        a.observe(&[-5.0]).unwrap();
+        assert_eq!((a.edges()[0], a.edges()[8]), (4.5, 5.5));
+    }
+}
