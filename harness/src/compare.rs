@@ -56,10 +56,13 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     } else {
         eval.len()
     };
+    // results/ sits next to scenarios/.
+    let root = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    let results = root.map_or_else(|| PathBuf::from("results"), |r| r.join("results"));
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| dir.join("..").join("results").join(&scenario.name));
+        .unwrap_or_else(|| results.join(&scenario.name));
     Ok(Options {
         backends: args.backends.clone(),
         settings: Settings {
