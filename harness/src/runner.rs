@@ -96,7 +96,7 @@ impl Runner {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Ok(CellOutcome::Failed {
-                    reason: format!("timed out after {} s", self.timeout.as_secs()),
+                    reason: format!("timed out after {:.1} s", self.timeout.as_secs_f64()),
                 });
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -120,5 +120,107 @@ impl Runner {
                 }
             ),
         })
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::measure::latency::IterationRule;
+    use crate::record::RowKey;
+
+    fn spec() -> CellSpec {
+        CellSpec {
+            scenarios_dir: "scenarios".into(),
+            scenario: "resnet".into(),
+            key: RowKey {
+                technique: "fp32".into(),
+                framework: "-".into(),
+                backend: "mock".into(),
+                format: "fp32".into(),
+                threads: 1,
+                batch: 1,
+                throughput_batch: 8,
+            },
+            artifact: qbench_core::Artifact {
+                technique: "fp32".into(),
+                format: qbench_core::Format::Fp32,
+                path: "m.onnx".into(),
+                input: qbench_core::InputSpec {
+                    name: "x".into(),
+                    channels: 1,
+                    height: 2,
+                    width: 2,
+                },
+                output: "y".into(),
+            },
+            eval_samples: 1,
+            latency_rule: IterationRule::QUICK,
+            throughput_rule: IterationRule::THROUGHPUT_QUICK,
+        }
+    }
+
+    /// A stand-in for the qbench executable: a shell script with the given body.
+    fn fake_exe(dir: &tempfile::TempDir, body: &str) -> Runner {
+        let exe = dir.path().join("fake-qbench");
+        std::fs::write(&exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Runner {
+            exe,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    fn failure(o: CellOutcome) -> String {
+        match o {
+            CellOutcome::Failed { reason } => reason,
+            CellOutcome::Ok(_) => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn a_crash_is_a_failed_cell_with_the_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = fake_exe(&dir, "echo 'about to crash' >&2\nkill -SEGV $$");
+        let reason = failure(r.run(&spec()));
+        assert!(
+            reason.contains("signal 11") && reason.contains("about to crash"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_hang_is_killed_and_reported_as_timed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Runner {
+            timeout: Duration::from_millis(300),
+            ..fake_exe(&dir, "sleep 30")
+        };
+        let t = Instant::now();
+        assert_eq!(failure(r.run(&spec())), "timed out after 0.3 s");
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_error_exit_keeps_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = fake_exe(&dir, "echo 'error: backend exploded' >&2\nexit 3");
+        let reason = failure(r.run(&spec()));
+        assert!(
+            reason.contains("exit status: 3") && reason.contains("backend exploded"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn the_child_outcome_line_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = fake_exe(
+            &dir,
+            "echo 'log line'\necho '{\"status\":\"failed\",\"reason\":\"no such operator\"}'",
+        );
+        assert_eq!(failure(r.run(&spec())), "no such operator");
     }
 }
