@@ -43,6 +43,9 @@ pub struct CompareArgs {
     /// Backends to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "ort,tract,candle")]
     pub backends: Vec<String>,
+    /// Techniques to run, comma-separated [default: all; see the README's recipe table].
+    #[arg(long, value_delimiter = ',')]
+    pub techniques: Vec<String>,
     /// Intra-op threads for every backend.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

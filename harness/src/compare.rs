@@ -26,6 +26,7 @@ pub const QUICK_EVAL_SAMPLES: usize = 1000;
 /// Validated options of a compare run.
 struct Options {
     scenario: Scenario,
+    techniques: Option<Vec<String>>,
     backends: Vec<String>,
     settings: Settings,
     out: PathBuf,
@@ -63,7 +64,16 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         .out
         .clone()
         .unwrap_or_else(|| results.join(&scenario.name));
+    let names = registry::technique_names();
+    if let Some(t) = args
+        .techniques
+        .iter()
+        .find(|t| !names.contains(&t.as_str()))
+    {
+        bail!("unknown technique '{t}' (known: {})", names.join(", "));
+    }
     Ok(Options {
+        techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
         backends: args.backends.clone(),
         settings: Settings {
             threads: args.threads,
@@ -125,8 +135,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         );
         available.insert(b.name(), state);
     }
-    let techniques = registry::techniques();
-    let total = (techniques.len() * backends.len()) as u64;
+    let prepared =
+        crate::artifacts::prepare(&opts.scenario, opts.techniques.as_deref(), &opts.out)?;
+    let total = (prepared.len() * backends.len()) as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:25}] {pos}/{len} {msg}")
@@ -140,48 +151,65 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         "compare"
     };
     let mut predictions: HashMap<(String, String), Vec<u8>> = HashMap::new();
-    for t in &techniques {
-        let artifact = opts.scenario.fp32_artifact();
+    for p in &prepared {
         for b in &backends {
             let key = RowKey {
-                technique: t.name.into(),
-                framework: t.framework.into(),
+                technique: p.technique.clone(),
+                framework: p.framework.clone(),
                 backend: b.name().into(),
-                format: artifact.format.name().into(),
+                format: p
+                    .artifact
+                    .as_ref()
+                    .map(|a| a.format.name())
+                    .unwrap_or("-")
+                    .into(),
                 threads: opts.settings.threads,
                 batch: opts.settings.batch,
                 throughput_batch: opts.settings.throughput_batch,
             };
-            bar.set_message(format!("{} on {}", t.name, b.name()));
-            let row = match (&available[b.name()], b.supports(&artifact)) {
+            bar.set_message(format!("{} on {}", p.technique, b.name()));
+            let mut row = match (&available[b.name()], &p.artifact) {
+                (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
                 (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
-                (Ok(()), Support::Unsupported(reason)) => {
-                    Row::not_run(key, Status::Unsupported, reason)
-                }
-                (Ok(()), Support::Yes) => {
-                    let spec = CellSpec {
-                        scenarios_dir: dir.to_path_buf(),
-                        scenario: opts.scenario.name.clone(),
-                        key: key.clone(),
-                        artifact: artifact.clone(),
-                        eval_samples: opts.settings.eval_samples,
-                        latency_rule: opts.settings.latency_rule,
-                        throughput_rule: opts.settings.throughput_rule,
-                    };
-                    match runner.run(&spec) {
-                        CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
-                        CellOutcome::Ok(m) => {
-                            predictions.insert(
-                                (t.name.to_string(), b.name().to_string()),
-                                m.predictions.clone(),
-                            );
-                            measured_row(key, m)
+                (Ok(()), Ok(artifact)) => match b.supports(artifact) {
+                    Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
+                    Support::Yes => {
+                        let spec = CellSpec {
+                            scenarios_dir: dir.to_path_buf(),
+                            scenario: opts.scenario.name.clone(),
+                            key: key.clone(),
+                            artifact: artifact.clone(),
+                            eval_samples: opts.settings.eval_samples,
+                            latency_rule: opts.settings.latency_rule,
+                            throughput_rule: opts.settings.throughput_rule,
+                        };
+                        match runner.run(&spec) {
+                            CellOutcome::Failed { reason } => {
+                                Row::not_run(key, Status::Failed, reason)
+                            }
+                            CellOutcome::Ok(m) => {
+                                predictions.insert(
+                                    (p.technique.clone(), b.name().to_string()),
+                                    m.predictions.clone(),
+                                );
+                                let mut row = measured_row(key, m);
+                                let notes: Vec<String> = p
+                                    .notes
+                                    .iter()
+                                    .cloned()
+                                    .chain(b.notes(artifact))
+                                    .filter(|n| !n.is_empty())
+                                    .collect();
+                                row.notes = (!notes.is_empty()).then(|| notes.join("; "));
+                                row
+                            }
                         }
                     }
-                }
+                },
             };
+            row.quantize_ms = p.quantize_ms;
             bar.println(format!(
-                "{:<10} {:<8} {}",
+                "{:<30} {:<8} {}",
                 row.technique,
                 row.backend,
                 summary(&row)

@@ -3,6 +3,8 @@
 //! Flow: parse the CLI -> plan the cells (technique x backend) -> run each cell in a child
 //! process -> collect one [`record::Row`] per cell -> render reports.
 
+pub mod artifacts;
+pub mod calibration;
 pub mod cell;
 pub mod cli;
 pub mod compare;

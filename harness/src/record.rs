@@ -49,6 +49,8 @@ pub struct Row {
     /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
     pub agreement_with_fp32: Option<f64>,
     pub agreement_reference: Option<String>,
+    /// How the technique and backend ran this cell (settings, caveats).
+    pub notes: Option<String>,
 }
 
 impl Row {
@@ -75,6 +77,7 @@ impl Row {
             eval_samples: None,
             agreement_with_fp32: None,
             agreement_reference: None,
+            notes: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The one place where backends and techniques are listed.
 
 use qbench_core::Backend;
+use qbench_quant::recipe::{OrtCalibration, OrtStatic, Technique};
 
 /// Every backend qbench knows, in table order.
 pub fn backends() -> Vec<Box<dyn Backend>> {
@@ -21,17 +22,33 @@ pub fn backend_names() -> Vec<&'static str> {
     backends().iter().map(|b| b.name()).collect()
 }
 
-/// A technique row: its name and the framework whose behaviour it reproduces.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TechniqueInfo {
-    pub name: &'static str,
-    pub framework: &'static str,
+/// The FP32 baseline's row name; it is always run first.
+pub const FP32: &str = "fp32";
+
+/// Every quantization technique, in table order (the FP32 baseline comes before them).
+pub fn techniques() -> Vec<Box<dyn Technique>> {
+    let ort = |name, calibration, per_channel| -> Box<dyn Technique> {
+        Box::new(OrtStatic {
+            name,
+            calibration,
+            per_channel,
+        })
+    };
+    vec![
+        ort("ort-static-minmax", OrtCalibration::MinMax, false),
+        ort("ort-static-entropy", OrtCalibration::Entropy, false),
+        ort("ort-static-percentile", OrtCalibration::Percentile, false),
+        ort(
+            "ort-static-minmax-per-channel",
+            OrtCalibration::MinMax,
+            true,
+        ),
+    ]
 }
 
-/// Every technique, in table order. Only the FP32 baseline exists so far.
-pub fn techniques() -> Vec<TechniqueInfo> {
-    vec![TechniqueInfo {
-        name: "fp32",
-        framework: "-",
-    }]
+/// Names of all techniques, the FP32 baseline first.
+pub fn technique_names() -> Vec<&'static str> {
+    std::iter::once(FP32)
+        .chain(techniques().iter().map(|t| t.name()))
+        .collect()
 }

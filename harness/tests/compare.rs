@@ -23,14 +23,15 @@ fn quick_compare_measures_every_backend() {
     assert_eq!(json["scenario"], "resnet");
     assert_eq!(json["settings"]["quick"], true);
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
-    let rows = json["rows"].as_array().unwrap();
+    let all = json["rows"].as_array().unwrap();
+    let rows: Vec<&serde_json::Value> = all.iter().filter(|r| r["technique"] == "fp32").collect();
     let backends: Vec<&str> = rows
         .iter()
         .map(|r| r["backend"].as_str().unwrap())
         .collect();
     assert_eq!(backends, ["ort", "tract", "candle"]);
     let mut accuracies = Vec::new();
-    for r in rows {
+    for r in rows.iter().copied() {
         assert_eq!(r["status"], "ok", "{r}");
         assert_eq!(r["technique"], "fp32");
         for field in [
@@ -62,8 +63,29 @@ fn quick_compare_measures_every_backend() {
     let spread = accuracies.iter().cloned().fold(f64::MIN, f64::max)
         - accuracies.iter().cloned().fold(f64::MAX, f64::min);
     assert!(spread <= 0.002, "{accuracies:?}");
+    // The int8 static recipe: measured on every backend, about 4x smaller than FP32 (less the
+    // per-tensor parameters of this small model), within a point of FP32 on ort.
+    let fp32_size = rows[0]["size_bytes"].as_f64().unwrap();
+    let fp32_ort = rows[0]["accuracy"].as_f64().unwrap();
+    let q: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|r| r["technique"] == "ort-static-minmax")
+        .collect();
+    assert_eq!(q.len(), 3);
+    for r in &q {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["format"], "qdq");
+        assert!(r["quantize_ms"].as_f64().unwrap() > 0.0);
+        assert!(r["size_bytes"].as_f64().unwrap() < fp32_size / 3.0, "{r}");
+        assert!(r["agreement_with_fp32"].as_f64().unwrap() >= 0.97, "{r}");
+    }
+    assert!(
+        (q[0]["accuracy"].as_f64().unwrap() - fp32_ort).abs() <= 0.01,
+        "{}",
+        q[0]
+    );
     let csv = std::fs::read_to_string(out.path().join("quick.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 4);
+    assert_eq!(csv.lines().count(), 1 + all.len());
     let md = std::fs::read_to_string(out.path().join("quick.md")).unwrap();
     assert!(md.contains("| fp32 | candle |"), "{md}");
     assert!(text(&o).contains("QUICK"));

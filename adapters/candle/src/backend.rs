@@ -19,6 +19,18 @@ fn load_model(artifact: &Artifact) -> Result<Model, AdapterError> {
     })
 }
 
+/// Loads an artifact as a concrete [`CandleSession`] (which can also expose every tensor).
+pub fn load_session(artifact: &Artifact) -> Result<CandleSession, AdapterError> {
+    let model = load_model(artifact)?;
+    CandleSession::new(model, &artifact.input.name, &artifact.output).map_err(|reason| {
+        AdapterError::Load {
+            backend: NAME,
+            path: artifact.path.clone(),
+            reason,
+        }
+    })
+}
+
 impl Backend for CandleBackend {
     fn name(&self) -> &'static str {
         NAME

@@ -8,5 +8,6 @@ mod backend;
 mod ops;
 mod session;
 
-pub use backend::CandleBackend;
+pub use backend::{load_session, CandleBackend};
 pub use ops::SUPPORTED_OPS;
+pub use session::CandleSession;

@@ -87,8 +87,17 @@ impl CandleSession {
     }
 }
 
-impl Session for CandleSession {
-    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
+/// Receives every tensor of a run: `(name, values)`.
+pub type Sink<'a> = &'a mut dyn FnMut(&str, &[f32]) -> Result<(), String>;
+
+impl CandleSession {
+    /// Runs a batch and shows the input and every node output to `sink` as float32 values
+    /// (used to calibrate quantizers on the FP32 model).
+    pub fn run_visit(&mut self, batch: &Batch, sink: Sink) -> Result<(), AdapterError> {
+        self.execute(batch, Some(sink)).map(|_| ())
+    }
+
+    fn execute(&mut self, batch: &Batch, mut sink: Option<Sink>) -> Result<Output, AdapterError> {
         let err = |reason: String| AdapterError::Run {
             backend: NAME,
             reason,
@@ -96,6 +105,9 @@ impl Session for CandleSession {
         let x = Tensor::from_slice(batch.data, &batch.dims, &Device::Cpu)
             .map_err(|e| err(e.to_string()))?;
         let mut values: HashMap<String, Tensor> = HashMap::new();
+        if let Some(sink) = sink.as_mut() {
+            sink(&self.input, batch.data).map_err(err)?;
+        }
         values.insert(self.input.clone(), x);
         for ((node, frees), zp) in self.nodes.iter().zip(&self.frees).zip(&self.zp_dtypes) {
             let inputs: Vec<Option<&Tensor>> = node
@@ -112,6 +124,13 @@ impl Session for CandleSession {
             let outs = ops::run(node, &inputs, *zp)
                 .map_err(|r| err(format!("node {} ({}): {r}", node.name, node.op_type)))?;
             for (name, t) in node.outputs.iter().zip(outs) {
+                if let Some(sink) = sink.as_mut() {
+                    let v = t
+                        .flatten_all()
+                        .and_then(|t| t.to_vec1::<f32>())
+                        .map_err(|e| err(e.to_string()))?;
+                    sink(name, &v).map_err(err)?;
+                }
                 values.insert(name.clone(), t);
             }
             for f in frees {
@@ -127,5 +146,11 @@ impl Session for CandleSession {
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(|e| err(e.to_string()))?;
         Ok(Output { data, dims })
+    }
+}
+
+impl Session for CandleSession {
+    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
+        self.execute(batch, None)
     }
 }

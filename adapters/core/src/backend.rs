@@ -62,6 +62,10 @@ pub trait Backend: Send + Sync {
     fn check(&self) -> Result<(), AdapterError>;
     /// Whether this backend can run the artifact.
     fn supports(&self, artifact: &Artifact) -> Support;
+    /// Caveats worth showing next to a measured cell (e.g. "runs QDQ convolutions in float").
+    fn notes(&self, _artifact: &Artifact) -> Option<String> {
+        None
+    }
     /// Prepares (loads, optimizes, compiles) the artifact for repeated runs.
     fn load(
         &self,

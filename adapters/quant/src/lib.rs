@@ -26,7 +26,9 @@ pub mod granularity;
 pub mod midrise;
 pub mod observer;
 pub mod params;
+pub mod qdq;
 pub mod quantize;
+pub mod recipe;
 pub mod scheme;
 pub mod size;
 

@@ -68,6 +68,11 @@ impl Backend for TractBackend {
         }
     }
 
+    fn notes(&self, artifact: &Artifact) -> Option<String> {
+        (artifact.format == Format::Qdq)
+            .then(|| "tract: QDQ Conv/Gemm run in f32 (no int8 kernels)".to_string())
+    }
+
     fn load(
         &self,
         artifact: &Artifact,

@@ -61,7 +61,7 @@ pub fn cells(r: &Row) -> Vec<String> {
         },
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
         match r.status {
-            Status::Ok => r.reason.clone().unwrap_or_default(),
+            Status::Ok => r.notes.clone().unwrap_or_default(),
             _ => r.reason.clone().unwrap_or_default(),
         },
     ]

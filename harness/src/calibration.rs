@@ -1,0 +1,66 @@
+//! The calibration source: the scenario's FP32 model run by the candle backend over the
+//! calibration split (never evaluation data), showing every tensor to the quantizer's observers.
+
+use anyhow::{bail, Result};
+use qbench_candle::CandleSession;
+use qbench_core::{Artifact, Batch};
+use qbench_data::{LabelledImages, Normalization};
+use qbench_quant::recipe::ActivationSource;
+use qbench_quant::QuantError;
+
+/// Images per calibration batch.
+pub const CALIBRATION_BATCH: usize = 50;
+
+/// Streams the calibration split through the FP32 model.
+pub struct CandleCalibration {
+    session: CandleSession,
+    data: LabelledImages,
+    norm: Normalization,
+    input: qbench_core::InputSpec,
+}
+
+impl CandleCalibration {
+    /// Prepares the FP32 artifact; an empty calibration split is an error.
+    pub fn new(fp32: &Artifact, data: LabelledImages, norm: Normalization) -> Result<Self> {
+        if data.is_empty() {
+            bail!("the calibration split is empty: static quantization needs calibration images");
+        }
+        Ok(CandleCalibration {
+            session: qbench_candle::load_session(fp32)?,
+            data,
+            norm,
+            input: fp32.input.clone(),
+        })
+    }
+}
+
+impl ActivationSource for CandleCalibration {
+    fn visit(
+        &mut self,
+        sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,
+    ) -> qbench_quant::Result<()> {
+        let i = &self.input;
+        for start in (0..self.data.len()).step_by(CALIBRATION_BATCH) {
+            let n = CALIBRATION_BATCH.min(self.data.len() - start);
+            let x = self.data.batch(start, n, self.norm);
+            let batch = Batch {
+                data: &x,
+                dims: [n, i.channels, i.height, i.width],
+            };
+            let mut failure = None;
+            let mut forward = |name: &str, v: &[f32]| {
+                sink(name, v).map_err(|e| {
+                    let msg = e.to_string();
+                    failure = Some(e);
+                    msg
+                })
+            };
+            if let Err(e) = self.session.run_visit(&batch, &mut forward) {
+                return Err(failure.unwrap_or_else(|| {
+                    QuantError::InvalidArgument(format!("calibration run failed: {e}"))
+                }));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! Our ONNX Runtime static recipes against ONNX Runtime 1.31.1's own `quantize_static` on the
+//! same model and calibration split (fixtures from `scripts/ort_reference_qparams.py`): the same
+//! tensors are quantized, with the same types, axes, scales and zero points.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use qbench::calibration::CandleCalibration;
+use qbench::scenario::Scenario;
+use qbench_onnx::{Attribute, Model};
+use qbench_quant::recipe::{OrtCalibration, OrtStatic, Technique};
+use serde_json::Value;
+
+/// (op, quantized tensor) -> (scales, zero points, zero-point type, axis)
+type Qdq = BTreeMap<(String, String), (Vec<f32>, Vec<i64>, String, Option<i64>)>;
+
+fn ours(m: &Model) -> Qdq {
+    let g = &m.graph;
+    g.nodes
+        .iter()
+        .filter(|n| n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear")
+        .map(|n| {
+            let s = g.initializer(&n.inputs[1]).unwrap().to_f32().unwrap();
+            let zt = g.initializer(&n.inputs[2]).unwrap();
+            let (z, ty): (Vec<i64>, &str) = match zt.dtype {
+                qbench_onnx::DType::I8 => (
+                    zt.to_i8().unwrap().into_iter().map(i64::from).collect(),
+                    "int8",
+                ),
+                qbench_onnx::DType::I32 => (
+                    zt.to_i32().unwrap().into_iter().map(i64::from).collect(),
+                    "int32",
+                ),
+                other => panic!("unexpected zero point type {other:?}"),
+            };
+            let axis = match n.attr("axis") {
+                Some(Attribute::Int(a)) => Some(*a),
+                _ => None,
+            };
+            (
+                (n.op_type.clone(), n.inputs[0].clone()),
+                (s, z, ty.to_string(), axis),
+            )
+        })
+        .collect()
+}
+
+fn reference(fx: &Value) -> Qdq {
+    fx["qdq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = e["scale"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let z = e["zero_point"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
+            let key = (
+                e["op"].as_str().unwrap().to_string(),
+                e["input"].as_str().unwrap().to_string(),
+            );
+            (
+                key,
+                (
+                    s,
+                    z,
+                    e["zero_point_type"].as_str().unwrap().to_string(),
+                    e["axis"].as_i64(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn check(technique: OrtStatic, fixture: &str, scale_rtol: f32) {
+    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
+    let fp32 = sc.fp32_artifact();
+    let model = Model::load(&fp32.path).unwrap();
+    let mut calib =
+        CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
+    let q = technique.apply(&model, &mut calib).unwrap();
+    let path = common::scenarios()
+        .join("../adapters/quant/tests/fixtures")
+        .join(fixture);
+    let fx: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let (want, got) = (reference(&fx), ours(&q.model));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "quantized tensors differ"
+    );
+    let ops = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut theirs = ops(&fx["op_types"]);
+    let mut mine: Vec<String> = q
+        .model
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.op_type.clone())
+        .collect();
+    theirs.sort();
+    mine.sort();
+    assert_eq!(mine, theirs, "operator multiset differs");
+    for (k, (ws, wz, wt, wa)) in &want {
+        let (gs, gz, gt, ga) = &got[k];
+        assert_eq!((gt, ga), (wt, wa), "{k:?}: type/axis");
+        assert_eq!(gs.len(), ws.len(), "{k:?}");
+        for (a, b) in gs.iter().zip(ws) {
+            assert!(
+                (a - b).abs() <= scale_rtol * b.abs(),
+                "{k:?}: scale {a} vs ORT {b}"
+            );
+        }
+        if scale_rtol == 0.0 {
+            assert_eq!(gz, wz, "{k:?}: zero point");
+        } else {
+            assert!(
+                gz.iter().zip(wz).all(|(a, b)| (a - b).abs() <= 1),
+                "{k:?}: zero point {gz:?} vs ORT {wz:?}"
+            );
+        }
+    }
+}
+
+// Activation ranges come from our FP32 run (candle) and ORT's (its CPU kernels): float sums in
+// another order can move a min/max by an ulp or so, hence a tolerance on activation scales.
+const RTOL: f32 = 1e-5;
+
+#[test]
+fn ort_static_minmax_matches_onnxruntime() {
+    check(
+        OrtStatic {
+            name: "ort-static-minmax",
+            calibration: OrtCalibration::MinMax,
+            per_channel: false,
+        },
+        "ort_ort-static-minmax.json",
+        RTOL,
+    );
+}
+
+#[test]
+fn ort_static_minmax_per_channel_matches_onnxruntime() {
+    check(
+        OrtStatic {
+            name: "ort-static-minmax-per-channel",
+            calibration: OrtCalibration::MinMax,
+            per_channel: true,
+        },
+        "ort_ort-static-minmax-per-channel.json",
+        RTOL,
+    );
+}
+
+#[test]
+#[ignore = "known gap: our percentile thresholds differ from ORT's by ~3e-4 relative (histogram details); the recipe stays out of the registry until this passes"]
+fn ort_static_percentile_matches_onnxruntime() {
+    check(
+        OrtStatic {
+            name: "ort-static-percentile",
+            calibration: OrtCalibration::Percentile,
+            per_channel: false,
+        },
+        "ort_ort-static-percentile.json",
+        RTOL,
+    );
+}
+
+#[test]
+#[ignore = "known gap: our KL threshold search picks other thresholds than ORT 1.31 (e.g. stem.relu.out); the recipe stays out of the registry until this passes"]
+fn ort_static_entropy_matches_onnxruntime() {
+    check(
+        OrtStatic {
+            name: "ort-static-entropy",
+            calibration: OrtCalibration::Entropy,
+            per_channel: false,
+        },
+        "ort_ort-static-entropy.json",
+        RTOL,
+    );
+}
