@@ -58,7 +58,7 @@ impl Technique for OrtStatic {
             model,
             format: Format::Qdq,
             notes: vec![format!(
-                "QDQ s8 act (asym) / s8 weights (sym, {}), {:?} calibration",
+                "s8 asym act, s8 sym {} weights, {:?}",
                 if self.per_channel {
                     "per-channel"
                 } else {
