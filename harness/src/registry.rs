@@ -35,9 +35,9 @@ pub fn techniques() -> Vec<Box<dyn Technique>> {
         })
     };
     vec![
-        // Entropy and Percentile calibration are implemented (OrtCalibration) but join the table
-        // only once they match ONNX Runtime's own tool (harness/tests/ort_fidelity.rs).
         ort("ort-static-minmax", OrtCalibration::MinMax, false),
+        ort("ort-static-entropy", OrtCalibration::Entropy, false),
+        ort("ort-static-percentile", OrtCalibration::Percentile, false),
         ort(
             "ort-static-minmax-per-channel",
             OrtCalibration::MinMax,

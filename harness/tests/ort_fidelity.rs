@@ -168,7 +168,6 @@ fn ort_static_minmax_per_channel_matches_onnxruntime() {
 }
 
 #[test]
-#[ignore = "known gap: our percentile thresholds differ from ORT's by ~3e-4 relative (histogram details); the recipe stays out of the registry until this passes"]
 fn ort_static_percentile_matches_onnxruntime() {
     check(
         OrtStatic {
@@ -182,7 +181,6 @@ fn ort_static_percentile_matches_onnxruntime() {
 }
 
 #[test]
-#[ignore = "known gap: our KL threshold search picks other thresholds than ORT 1.31 (e.g. stem.relu.out); the recipe stays out of the registry until this passes"]
 fn ort_static_entropy_matches_onnxruntime() {
     check(
         OrtStatic {

@@ -18,11 +18,14 @@
 //! With ORT's defaults (128 bins, 128 quantized bins) there is a single candidate, the whole
 //! histogram, so Entropy equals MinMax — as long as the histogram has not grown: once a later
 //! batch widens the range, the histogram has more than 128 bins and several candidates compete.
-//! [`EntropyObserver::recommended`] (2048 / 255) is the meaningful setting. The search costs
+//! ORT's `quantize_static` histograms the whole calibration set at once, so there its histogram
+//! never grows and Entropy with the defaults is exactly MinMax ([`EntropyObserver::with_extent`]
+//! reproduces this when streaming). [`EntropyObserver::recommended`] (2048 / 255) is the
+//! meaningful setting. The search costs
 //! O(bins²) (as in ORT): a far outlier arriving after the first batch multiplies the bin count. Sums follow numpy's pairwise float32 summation; tiny differences from
 //! numpy's float32 `log` path can only matter for exact ties between candidates.
 
-use super::histogram::{numpy_sum_f32, RealHistogram};
+use super::histogram::{numpy_sum_f32, Extent, RealHistogram};
 use super::{ort_clamp_thresholds, Observer};
 use crate::error::{QuantError, Result};
 use crate::params::Range;
@@ -158,6 +161,21 @@ impl EntropyObserver {
     /// ORT's defaults: 128 bins, 128 quantized bins (equivalent to MinMax).
     pub fn ort_default() -> Self {
         Self::new(128, 128).expect("valid defaults")
+    }
+
+    /// As [`EntropyObserver::new`], binning every batch on the edges of the whole calibration
+    /// set's `extent` — what ORT's `quantize_static` does (it histograms all batches at once, so
+    /// its histogram never grows).
+    pub fn with_extent(num_bins: usize, num_quantized_bins: usize, extent: Extent) -> Result<Self> {
+        let mut o = Self::new(num_bins, num_quantized_bins)?;
+        o.hist = RealHistogram::with_extent(num_bins, extent)?;
+        Ok(o)
+    }
+
+    /// ORT's `quantize_static` defaults (128 / 128) over a whole set of known `extent`: a single
+    /// candidate, so the result is the whole set's MinMax range.
+    pub fn ort_whole_set(extent: Extent) -> Self {
+        Self::with_extent(128, 128, extent).expect("valid defaults")
     }
 
     /// The meaningful setting: 2048 bins, 255 quantized bins.
@@ -304,6 +322,26 @@ mod tests {
         let mut p = EntropyObserver::ort_default();
         p.observe(&[1.0, 2.0]).unwrap();
         assert_eq!(p.range().unwrap(), Range { min: 1.0, max: 2.0 });
+    }
+
+    #[test]
+    fn whole_set_defaults_are_minmax() {
+        // Two batches, the second wider: with the whole set's extent the histogram keeps 128
+        // bins (one candidate) and the range is the whole set's min/max, as in quantize_static.
+        let (a, b) = ([-1.0f32, 0.5, 2.0], [3.0f32, -0.25]);
+        let ext = Extent::of(&a).unwrap().merge(Extent::of(&b).unwrap());
+        let mut o = EntropyObserver::ort_whole_set(ext);
+        o.observe(&a).unwrap();
+        o.observe(&b).unwrap();
+        assert_eq!(o.histogram().counts().len(), 128);
+        assert_eq!(o.candidates().unwrap().len(), 1);
+        assert_eq!(
+            o.range().unwrap(),
+            Range {
+                min: -1.0,
+                max: 3.0
+            }
+        );
     }
 
     #[test]

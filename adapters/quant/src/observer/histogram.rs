@@ -19,6 +19,15 @@
 //! batch with a larger `max|x|` appends bins of the same width (`np.arange`). Values below the
 //! first edge are **dropped** (ORT's behaviour, reproduced).
 //!
+//! **Whole-set binning.** ONNX Runtime's `HistogramCalibrater.collect_data` runs the *whole*
+//! calibration reader first and then calls `collect_value` / `collect_absolute_value` **once**
+//! with the list of all batches (stacked by `np.asarray`), so `quantize_static` never takes the
+//! growth paths above: the histogram spans the whole set's range from the start. Streaming
+//! reproduces this exactly when the whole set's [`Extent`] is known in advance (a first pass over
+//! the calibration set): [`RealHistogram::with_extent`] / [`AbsHistogram::with_extent`] bin every
+//! batch on the edges `np.histogram` would use for the concatenated data (binning is element-wise,
+//! so the sum of per-batch counts equals the histogram of the concatenation).
+//!
 //! Binning reproduces `np.histogram` for float32 data: edges from `np.linspace` in float32
 //! (numpy 2 semantics), a value `v` goes to bin `i` with `e[i] <= v < e[i+1]`, the last bin is
 //! closed, values outside the edges are ignored.
@@ -196,9 +205,102 @@ pub(crate) fn histogram_edges(data: &[f32], edges: &[f32]) -> Vec<u64> {
     counts
 }
 
+/// Extent of a tensor over the whole calibration set: raw min/max and min/max of `|x|`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extent {
+    pub min: f32,
+    pub max: f32,
+    pub min_abs: f32,
+    pub max_abs: f32,
+}
+
+impl Extent {
+    /// Extent of one batch (`None` if empty; values are assumed finite).
+    pub fn of(batch: &[f32]) -> Option<Extent> {
+        let first = *batch.first()?;
+        let mut e = Extent {
+            min: first,
+            max: first,
+            min_abs: first.abs(),
+            max_abs: first.abs(),
+        };
+        for &v in &batch[1..] {
+            e.min = e.min.min(v);
+            e.max = e.max.max(v);
+            e.min_abs = e.min_abs.min(v.abs());
+            e.max_abs = e.max_abs.max(v.abs());
+        }
+        Some(e)
+    }
+
+    /// Union of two extents.
+    pub fn merge(self, o: Extent) -> Extent {
+        Extent {
+            min: self.min.min(o.min),
+            max: self.max.max(o.max),
+            min_abs: self.min_abs.min(o.min_abs),
+            max_abs: self.max_abs.max(o.max_abs),
+        }
+    }
+}
+
+/// First pass of whole-set calibration: the [`Extent`] of every batch seen.
+#[derive(Debug, Clone, Default)]
+pub struct ExtentObserver {
+    extent: Option<Extent>,
+    batches: usize,
+}
+
+impl ExtentObserver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The extent so far (`None` before any data).
+    pub fn extent(&self) -> Option<Extent> {
+        self.extent
+    }
+}
+
+impl Observer for ExtentObserver {
+    fn observe(&mut self, batch: &[f32]) -> Result<()> {
+        if batch_min_max(self.name(), self.batches, batch)?.is_none() {
+            return Ok(());
+        }
+        let e = Extent::of(batch).expect("non-empty batch");
+        self.extent = Some(match self.extent {
+            Some(old) => old.merge(e),
+            None => e,
+        });
+        self.batches += 1;
+        Ok(())
+    }
+
+    fn range(&self) -> Result<Range> {
+        self.extent
+            .map(|e| Range {
+                min: e.min,
+                max: e.max,
+            })
+            .ok_or(QuantError::NoData {
+                observer: self.name(),
+            })
+    }
+
+    fn name(&self) -> &'static str {
+        "extent"
+    }
+
+    fn batches(&self) -> usize {
+        self.batches
+    }
+}
+
 /// Histogram of real values over `[-t, t]` that grows by whole bins (ORT `collect_value`).
 #[derive(Debug, Clone)]
 pub struct RealHistogram {
+    /// Whole-set threshold known in advance (`max(|min|, |max|)` of the whole set).
+    preset: Option<f32>,
     num_bins: usize,
     counts: Vec<u64>,
     edges: Vec<f32>,
@@ -217,6 +319,7 @@ impl RealHistogram {
             ));
         }
         Ok(RealHistogram {
+            preset: None,
             num_bins,
             counts: Vec::new(),
             edges: Vec::new(),
@@ -225,6 +328,14 @@ impl RealHistogram {
             threshold: 0.0,
             batches: 0,
         })
+    }
+
+    /// `num_bins` bins over `[-t, t]` with `t = max(|min|, |max|)` of the whole calibration
+    /// set: every batch is binned as ORT bins the concatenated set (see the module docs).
+    pub fn with_extent(num_bins: usize, extent: Extent) -> Result<Self> {
+        let mut h = Self::new(num_bins)?;
+        h.preset = Some(extent.min.abs().max(extent.max.abs()));
+        Ok(h)
     }
 
     /// Bin counts (empty before the first batch).
@@ -258,7 +369,13 @@ impl Observer for RealHistogram {
         let Some((bmin, bmax)) = batch_min_max(self.name(), self.batches, batch)? else {
             return Ok(());
         };
-        let t = bmin.abs().max(bmax.abs());
+        let batch_t = bmin.abs().max(bmax.abs());
+        // With a whole-set preset the first batch sets up the whole set's edges; a batch beyond
+        // the preset (a source that changed between the passes) falls back to growing.
+        let t = match self.preset {
+            Some(p) if self.batches == 0 && batch_t <= p => p,
+            _ => batch_t,
+        };
         if self.batches == 0 {
             let (c, e) = histogram_uniform(batch, self.num_bins, -t, t);
             self.counts = c;
@@ -328,6 +445,10 @@ impl Observer for RealHistogram {
 /// Histogram of `|x|` anchored at the first batch's `min|x|` (ORT `collect_absolute_value`).
 #[derive(Debug, Clone)]
 pub struct AbsHistogram {
+    /// Whole-set `(min|x|, max|x|)` known in advance.
+    preset: Option<(f32, f32)>,
+    /// A batch fell outside the preset: from then on ORT's streaming growth rules apply.
+    grown: bool,
     num_bins: usize,
     counts: Vec<u64>,
     edges: Vec<f32>,
@@ -345,6 +466,8 @@ impl AbsHistogram {
             ));
         }
         Ok(AbsHistogram {
+            preset: None,
+            grown: false,
             num_bins,
             counts: Vec::new(),
             edges: Vec::new(),
@@ -352,6 +475,14 @@ impl AbsHistogram {
             max: 0.0,
             batches: 0,
         })
+    }
+
+    /// `num_bins` bins of `|x|` over the whole calibration set's `[min|x|, max|x|]`: every batch
+    /// is binned as ORT bins the concatenated set (`np.histogram(|x|, bins=num_bins)`).
+    pub fn with_extent(num_bins: usize, extent: Extent) -> Result<Self> {
+        let mut h = Self::new(num_bins)?;
+        h.preset = Some((extent.min_abs, extent.max_abs));
+        Ok(h)
     }
 
     /// Bin counts of `|x|`.
@@ -381,6 +512,30 @@ impl Observer for AbsHistogram {
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
                 (a.min(v), b.max(v))
             });
+        let preset = self
+            .preset
+            .filter(|&(lo, hi)| !self.grown && lo <= amin && amax <= hi);
+        if let Some((lo, hi)) = preset {
+            // Whole-set edges: the uniform binning of `np.histogram(bins=n)` on every batch.
+            let (c, e) = histogram_uniform(&abs, self.num_bins, lo, hi);
+            if self.batches == 0 {
+                self.counts = c;
+                self.edges = e;
+                self.min = bmin;
+                self.max = bmax;
+            } else {
+                for (a, b) in self.counts.iter_mut().zip(c) {
+                    *a += b;
+                }
+                self.min = self.min.min(bmin);
+                self.max = self.max.max(bmax);
+            }
+            self.batches += 1;
+            return Ok(());
+        }
+        // Outside the preset (a source that changed between the passes): ORT's streaming rules
+        // from here on.
+        self.grown = self.preset.is_some();
         if self.batches == 0 {
             let (c, e) = histogram_uniform(&abs, self.num_bins, amin, amax);
             self.counts = c;
@@ -544,6 +699,82 @@ mod tests {
                 max: 2.0
             }
         );
+    }
+
+    #[test]
+    fn whole_set_extent_equals_one_histogram_of_the_concatenation() {
+        // ORT's quantize_static bins the concatenated set once; two batches binned on the whole
+        // set's edges must give exactly that histogram (the growing path would not: batch 1's
+        // range [-1, 1] is narrower than the set's).
+        let a = [-1.0f32, -0.3, 0.0, 0.2, 1.0];
+        let b = [-2.5f32, 0.7, 3.0, -0.05];
+        let all: Vec<f32> = a.iter().chain(&b).copied().collect();
+        let ext = Extent::of(&a).unwrap().merge(Extent::of(&b).unwrap());
+        assert_eq!(ext, Extent::of(&all).unwrap());
+        assert_eq!(
+            (ext.min, ext.max, ext.min_abs, ext.max_abs),
+            (-2.5, 3.0, 0.0, 3.0)
+        );
+
+        let mut one = RealHistogram::new(16).unwrap();
+        one.observe(&all).unwrap();
+        let mut two = RealHistogram::with_extent(16, ext).unwrap();
+        two.observe(&a).unwrap();
+        two.observe(&b).unwrap();
+        assert_eq!(two.counts(), one.counts());
+        assert_eq!(two.edges(), one.edges());
+        assert_eq!(two.range().unwrap(), one.range().unwrap());
+
+        let mut one = AbsHistogram::new(16).unwrap();
+        one.observe(&all).unwrap();
+        let mut two = AbsHistogram::with_extent(16, ext).unwrap();
+        two.observe(&a).unwrap();
+        two.observe(&b).unwrap();
+        assert_eq!(two.counts(), one.counts());
+        assert_eq!(two.edges(), one.edges());
+        assert_eq!(two.range().unwrap(), one.range().unwrap());
+        // Streaming without the extent: edges from batch 1's [0, 1], grown by whole bins of
+        // width 1/16 up to 3 — not the one-shot histogram's edges over [0, 3].
+        let mut grown = AbsHistogram::new(16).unwrap();
+        grown.observe(&a).unwrap();
+        grown.observe(&b).unwrap();
+        assert_ne!(grown.edges(), one.edges());
+
+        // A batch outside the preset (the source changed between passes) falls back to growing.
+        let mut off = AbsHistogram::with_extent(4, Extent::of(&a).unwrap()).unwrap();
+        off.observe(&a).unwrap();
+        off.observe(&[5.0]).unwrap();
+        assert_eq!(off.counts().iter().sum::<u64>(), 6);
+        let mut off = RealHistogram::with_extent(4, Extent::of(&a).unwrap()).unwrap();
+        off.observe(&b).unwrap();
+        assert_eq!(off.threshold(), 3.0);
+    }
+
+    #[test]
+    fn extent_observer() {
+        let mut o = ExtentObserver::new();
+        assert!(o.range().is_err());
+        o.observe(&[]).unwrap();
+        assert_eq!(o.batches(), 0);
+        o.observe(&[0.5, -2.0]).unwrap();
+        o.observe(&[1.0, 0.25]).unwrap();
+        assert_eq!(
+            o.extent().unwrap(),
+            Extent {
+                min: -2.0,
+                max: 1.0,
+                min_abs: 0.25,
+                max_abs: 2.0
+            }
+        );
+        assert_eq!(
+            o.range().unwrap(),
+            Range {
+                min: -2.0,
+                max: 1.0
+            }
+        );
+        assert!(o.observe(&[f32::INFINITY]).is_err());
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! * otherwise: real-value histogram ([`RealHistogram`]), `(edges[searchsorted(cdf, c)],
 //!   edges[searchsorted(cdf, 1 - c)])` with `c = (100 - percentile) / 200`;
 //! * finally clamped to the observed `[min, max]`.
+//!
+//! `quantize_static` histograms the whole calibration set at once (see
+//! [`super::histogram`]); [`PercentileObserver::with_extent`] reproduces that when streaming.
 
-use super::histogram::{AbsHistogram, RealHistogram};
+use super::histogram::{AbsHistogram, Extent, RealHistogram};
 use super::{ort_clamp_thresholds, Observer};
 use crate::error::{QuantError, Result};
 use crate::params::Range;
@@ -54,6 +57,28 @@ impl PercentileObserver {
     /// ORT's defaults: 2048 bins, 99.999, symmetric.
     pub fn ort_default() -> Self {
         Self::new(2048, 99.999, true).expect("valid defaults")
+    }
+
+    /// As [`PercentileObserver::new`], binning every batch on the edges of the whole calibration
+    /// set's `extent` — what ORT's `quantize_static` does (it histograms all batches at once).
+    pub fn with_extent(
+        num_bins: usize,
+        percentile: f64,
+        symmetric: bool,
+        extent: Extent,
+    ) -> Result<Self> {
+        let mut o = Self::new(num_bins, percentile, symmetric)?;
+        o.hist = if symmetric {
+            Hist::Abs(AbsHistogram::with_extent(num_bins, extent)?)
+        } else {
+            Hist::Real(RealHistogram::with_extent(num_bins, extent)?)
+        };
+        Ok(o)
+    }
+
+    /// ORT's `quantize_static` defaults over a whole set of known `extent`.
+    pub fn ort_whole_set(extent: Extent) -> Self {
+        Self::with_extent(2048, 99.999, true, extent).expect("valid defaults")
     }
 
     /// The configured percentile.
@@ -220,6 +245,22 @@ mod tests {
             }
         );
         assert_eq!(o.batches(), 2);
+    }
+
+    #[test]
+    fn whole_set_extent_equals_one_shot() {
+        // Batches binned on the whole set's |x| edges give the one-shot percentile exactly.
+        let a: Vec<f32> = (0..500).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..500).map(|i| 3.0 * (i as f32 * 0.11).cos()).collect();
+        let all: Vec<f32> = a.iter().chain(&b).copied().collect();
+        let mut one = PercentileObserver::new(64, 99.0, true).unwrap();
+        one.observe(&all).unwrap();
+        let ext = Extent::of(&all).unwrap();
+        let mut two = PercentileObserver::with_extent(64, 99.0, true, ext).unwrap();
+        two.observe(&a).unwrap();
+        two.observe(&b).unwrap();
+        assert_eq!(two.range().unwrap(), one.range().unwrap());
+        assert_eq!(PercentileObserver::ort_whole_set(ext).percentile(), 99.999);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod ort_static;
 
 pub use ort_static::{OrtCalibration, OrtStatic};
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use qbench_core::Format;
@@ -44,9 +45,22 @@ pub fn calibrate(
     calib: &mut dyn ActivationSource,
     mut make: impl FnMut() -> Box<dyn Observer>,
 ) -> Result<HashMap<String, Range>> {
+    calibrate_named(calib, |_| Ok(make()))
+}
+
+/// Like [`calibrate`], with an observer chosen per tensor name (created at the tensor's first
+/// non-empty batch).
+pub fn calibrate_named(
+    calib: &mut dyn ActivationSource,
+    mut make: impl FnMut(&str) -> Result<Box<dyn Observer>>,
+) -> Result<HashMap<String, Range>> {
     let mut observers: HashMap<String, Box<dyn Observer>> = HashMap::new();
     calib.visit(&mut |name, values| {
-        let obs = observers.entry(name.to_string()).or_insert_with(&mut make);
+        let obs = match observers.entry(name.to_string()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if values.is_empty() => return Ok(()),
+            Entry::Vacant(v) => v.insert(make(name)?),
+        };
         obs.observe(values).map_err(|e| e.context(name.to_string()))
     })?;
     observers

@@ -1,12 +1,21 @@
 //! ONNX Runtime `quantize_static` recipes: QDQ, int8 activations (asymmetric) and int8 weights
 //! (symmetric), per tensor unless `per_channel`, with ORT's calibrators.
+//!
+//! ORT's histogram calibrators (Entropy, Percentile) collect the whole calibration reader before
+//! building one histogram over all of it (`HistogramCalibrater.collect_data`), so their bins span
+//! the whole set's range. We reproduce that with two streaming passes: the first finds every
+//! tensor's whole-set [`Extent`], the second bins each batch on the whole set's edges.
+
+use std::collections::HashMap;
 
 use qbench_core::Format;
 use qbench_onnx::Model;
 
-use super::{calibrate, ActivationSource, Quantized, Technique};
-use crate::error::Result;
+use super::{calibrate, calibrate_named, ActivationSource, Quantized, Technique};
+use crate::error::{QuantError, Result};
+use crate::observer::histogram::{Extent, ExtentObserver};
 use crate::observer::{EntropyObserver, MinMaxObserver, Observer, PercentileObserver};
+use crate::params::Range;
 use crate::qdq::{ort_qdq, OrtQdqConfig};
 
 /// ORT's calibration methods, with ORT's default parameters.
@@ -14,9 +23,10 @@ use crate::qdq::{ort_qdq, OrtQdqConfig};
 pub enum OrtCalibration {
     /// Global min/max over the calibration set.
     MinMax,
-    /// KL-divergence threshold search, ORT defaults (128 bins / 128 quantized bins).
+    /// KL-divergence threshold search, ORT defaults (128 bins / 128 quantized bins) over one
+    /// histogram of the whole set — a single candidate, hence the whole set's MinMax range.
     Entropy,
-    /// Percentile 99.999 over a 2048-bin histogram (ORT defaults).
+    /// Percentile 99.999 over a 2048-bin histogram of `|x|` over the whole set (ORT defaults).
     Percentile,
 }
 
@@ -29,12 +39,33 @@ pub struct OrtStatic {
 }
 
 impl OrtStatic {
-    fn observer(&self) -> Box<dyn Observer> {
-        match self.calibration {
-            OrtCalibration::MinMax => Box::new(MinMaxObserver::global()),
-            OrtCalibration::Entropy => Box::new(EntropyObserver::ort_default()),
-            OrtCalibration::Percentile => Box::new(PercentileObserver::ort_default()),
-        }
+    /// Per-tensor activation ranges, as ORT's calibrator for this method computes them.
+    fn ranges(&self, calib: &mut dyn ActivationSource) -> Result<HashMap<String, Range>> {
+        let whole_set: fn(Extent) -> Box<dyn Observer> = match self.calibration {
+            OrtCalibration::MinMax => {
+                return calibrate(calib, || Box::new(MinMaxObserver::global()))
+            }
+            OrtCalibration::Entropy => |e| Box::new(EntropyObserver::ort_whole_set(e)),
+            OrtCalibration::Percentile => |e| Box::new(PercentileObserver::ort_whole_set(e)),
+        };
+        // Pass 1: the whole set's extent of every tensor.
+        let mut extents: HashMap<String, ExtentObserver> = HashMap::new();
+        calib.visit(&mut |name, values| {
+            extents
+                .entry(name.to_string())
+                .or_default()
+                .observe(values)
+                .map_err(|e| e.context(name.to_string()))
+        })?;
+        // Pass 2: histograms on the whole set's edges.
+        calibrate_named(calib, |name| {
+            let extent = extents.get(name).and_then(|o| o.extent()).ok_or_else(|| {
+                QuantError::InvalidArgument(format!(
+                    "calibration source showed tensor {name} only on its second pass"
+                ))
+            })?;
+            Ok(whole_set(extent))
+        })
     }
 }
 
@@ -48,7 +79,7 @@ impl Technique for OrtStatic {
     }
 
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
-        let ranges = calibrate(calib, || self.observer())?;
+        let ranges = self.ranges(calib)?;
         let cfg = OrtQdqConfig {
             per_channel: self.per_channel,
             ..OrtQdqConfig::default()
