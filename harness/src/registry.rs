@@ -1,7 +1,7 @@
 //! The one place where backends and techniques are listed.
 
 use qbench_core::Backend;
-use qbench_quant::recipe::{OrtCalibration, OrtStatic, Technique};
+use qbench_quant::recipe::{OrtCalibration, OrtDynamic, OrtStatic, Technique};
 
 /// Every backend qbench knows, in table order.
 pub fn backends() -> Vec<Box<dyn Backend>> {
@@ -43,6 +43,7 @@ pub fn techniques() -> Vec<Box<dyn Technique>> {
             OrtCalibration::MinMax,
             true,
         ),
+        Box::new(OrtDynamic),
     ]
 }
 

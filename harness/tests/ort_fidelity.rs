@@ -192,3 +192,62 @@ fn ort_static_entropy_matches_onnxruntime() {
         RTOL,
     );
 }
+
+#[test]
+fn ort_dynamic_has_onnxruntime_structure() {
+    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
+    let fp32 = sc.fp32_artifact();
+    let model = Model::load(&fp32.path).unwrap();
+    let mut calib =
+        CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
+    let q = qbench_quant::recipe::OrtDynamic
+        .apply(&model, &mut calib)
+        .unwrap();
+    let path = common::scenarios().join("../adapters/quant/tests/fixtures/ort_ort-dynamic.json");
+    let fx: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut theirs: Vec<String> = fx["op_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    let mut mine: Vec<String> = q
+        .model
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.op_type.clone())
+        .collect();
+    theirs.sort();
+    mine.sort();
+    assert_eq!(
+        mine, theirs,
+        "operator multiset differs from ORT's quantize_dynamic"
+    );
+    let dql = |names: Vec<String>| {
+        let mut n = names;
+        n.sort();
+        n
+    };
+    let theirs = dql(fx["qdq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["input"].as_str().unwrap().to_string())
+        .collect());
+    let mine = dql(q
+        .model
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "DynamicQuantizeLinear")
+        .map(|n| n.inputs[0].clone())
+        .collect());
+    assert_eq!(mine, theirs, "tensors quantized at run time");
+    let fc = q.model.graph.initializer("fc.weight_quantized").unwrap();
+    assert_eq!(
+        (fc.dtype, fc.dims.clone()),
+        (qbench_onnx::DType::I8, vec![64, 10]),
+        "MatMulInteger takes W^T"
+    );
+}

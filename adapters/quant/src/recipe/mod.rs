@@ -1,7 +1,9 @@
 //! Techniques: each named recipe reproduces one framework's quantization of an FP32 model.
 
+mod ort_dynamic;
 mod ort_static;
 
+pub use ort_dynamic::OrtDynamic;
 pub use ort_static::{OrtCalibration, OrtStatic};
 
 use std::collections::hash_map::Entry;
