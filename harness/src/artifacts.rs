@@ -48,26 +48,31 @@ pub fn prepare(
         return Ok(list);
     }
     let model = Model::load(&fp32.path)?;
-    let calib = scenario.calib_set()?;
+    // One calibration source for every technique: the FP32 session is prepared once and each
+    // technique streams the calibration split through it again.
+    let mut source = CandleCalibration::new(&fp32, scenario.calib_set()?, scenario.normalization())
+        .map_err(|e| format!("{e:#}"));
     let dir = out.join("artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for t in techniques {
         let start = Instant::now();
-        let made = CandleCalibration::new(&fp32, calib.clone(), scenario.normalization())
-            .and_then(|mut source| Ok(t.apply(&model, &mut source)?))
-            .and_then(|q| {
-                let path = dir.join(format!("{}.onnx", t.name()));
-                q.model.save(&path)?;
-                Ok((
-                    Artifact {
-                        technique: t.name().into(),
-                        format: q.format,
-                        path,
-                        ..fp32.clone()
-                    },
-                    q.notes,
-                ))
-            });
+        let made = match &mut source {
+            Ok(source) => t.apply(&model, source).map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        }
+        .and_then(|q| {
+            let path = dir.join(format!("{}.onnx", t.name()));
+            q.model.save(&path)?;
+            Ok((
+                Artifact {
+                    technique: t.name().into(),
+                    format: q.format,
+                    path,
+                    ..fp32.clone()
+                },
+                q.notes,
+            ))
+        });
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let (artifact, notes) = match made {
             Ok((a, notes)) => (Ok(a), Some(notes.join("; "))),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use qbench::calibration::CandleCalibration;
 use qbench::scenario::Scenario;
 use qbench_onnx::{Attribute, Model};
-use qbench_quant::recipe::{OrtCalibration, OrtStatic, Technique};
+use qbench_quant::recipe::{OrtCalibration, OrtDynamic, OrtStatic, Technique};
 use serde_json::Value;
 
 /// (op, quantized tensor) -> (scales, zero points, zero-point type, axis)
@@ -81,170 +81,144 @@ fn reference(fx: &Value) -> Qdq {
         .collect()
 }
 
-fn check(technique: OrtStatic, fixture: &str, scale_rtol: f32) {
+/// The resnet model quantized by `technique`, calibrated on the scenario's calibration split.
+fn quantized(technique: &dyn Technique) -> Model {
     let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
     let fp32 = sc.fp32_artifact();
     let model = Model::load(&fp32.path).unwrap();
     let mut calib =
         CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
-    let q = technique.apply(&model, &mut calib).unwrap();
+    technique.apply(&model, &mut calib).unwrap().model
+}
+
+/// A fixture written by ONNX Runtime's own tool.
+fn fixture(name: &str) -> Value {
     let path = common::scenarios()
         .join("../adapters/quant/tests/fixtures")
-        .join(fixture);
-    let fx: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let (want, got) = (reference(&fx), ours(&q.model));
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>(),
-        "quantized tensors differ"
-    );
-    let ops = |v: &Value| {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o.as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
-    let mut theirs = ops(&fx["op_types"]);
-    let mut mine: Vec<String> = q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .map(|n| n.op_type.clone())
-        .collect();
-    theirs.sort();
-    mine.sort();
-    assert_eq!(mine, theirs, "operator multiset differs");
-    for (k, (ws, wz, wt, wa)) in &want {
-        let (gs, gz, gt, ga) = &got[k];
-        assert_eq!((gt, ga), (wt, wa), "{k:?}: type/axis");
-        assert_eq!(gs.len(), ws.len(), "{k:?}");
-        for (a, b) in gs.iter().zip(ws) {
-            assert!(
-                (a - b).abs() <= scale_rtol * b.abs(),
-                "{k:?}: scale {a} vs ORT {b}"
-            );
-        }
-        if scale_rtol == 0.0 {
-            assert_eq!(gz, wz, "{k:?}: zero point");
-        } else {
-            assert!(
-                gz.iter().zip(wz).all(|(a, b)| (a - b).abs() <= 1),
-                "{k:?}: zero point {gz:?} vs ORT {wz:?}"
-            );
-        }
-    }
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-// Activation ranges come from our FP32 run (candle) and ORT's (its CPU kernels): float sums in
-// another order can move a min/max by an ulp or so, hence a tolerance on activation scales.
-const RTOL: f32 = 1e-5;
-
-#[test]
-fn ort_static_minmax_matches_onnxruntime() {
-    check(
-        OrtStatic {
-            name: "ort-static-minmax",
-            calibration: OrtCalibration::MinMax,
-            per_channel: false,
-        },
-        "ort_ort-static-minmax.json",
-        RTOL,
-    );
-}
-
-#[test]
-fn ort_static_minmax_per_channel_matches_onnxruntime() {
-    check(
-        OrtStatic {
-            name: "ort-static-minmax-per-channel",
-            calibration: OrtCalibration::MinMax,
-            per_channel: true,
-        },
-        "ort_ort-static-minmax-per-channel.json",
-        RTOL,
-    );
-}
-
-#[test]
-fn ort_static_percentile_matches_onnxruntime() {
-    check(
-        OrtStatic {
-            name: "ort-static-percentile",
-            calibration: OrtCalibration::Percentile,
-            per_channel: false,
-        },
-        "ort_ort-static-percentile.json",
-        RTOL,
-    );
-}
-
-#[test]
-fn ort_static_entropy_matches_onnxruntime() {
-    check(
-        OrtStatic {
-            name: "ort-static-entropy",
-            calibration: OrtCalibration::Entropy,
-            per_channel: false,
-        },
-        "ort_ort-static-entropy.json",
-        RTOL,
-    );
-}
-
-#[test]
-fn ort_dynamic_has_onnxruntime_structure() {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    let fp32 = sc.fp32_artifact();
-    let model = Model::load(&fp32.path).unwrap();
-    let mut calib =
-        CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
-    let q = qbench_quant::recipe::OrtDynamic
-        .apply(&model, &mut calib)
-        .unwrap();
-    let path = common::scenarios().join("../adapters/quant/tests/fixtures/ort_ort-dynamic.json");
-    let fx: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+/// Our graph has the same operators as ORT's, counted with multiplicity.
+fn assert_same_operators(m: &Model, fx: &Value) {
     let mut theirs: Vec<String> = fx["op_types"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| o.as_str().unwrap().to_string())
         .collect();
-    let mut mine: Vec<String> = q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .map(|n| n.op_type.clone())
-        .collect();
+    let mut mine: Vec<String> = m.graph.nodes.iter().map(|n| n.op_type.clone()).collect();
     theirs.sort();
     mine.sort();
     assert_eq!(
         mine, theirs,
-        "operator multiset differs from ORT's quantize_dynamic"
+        "operator multiset differs from ONNX Runtime's"
     );
-    let dql = |names: Vec<String>| {
-        let mut n = names;
-        n.sort();
-        n
+}
+
+// Activation ranges come from our FP32 run (candle) and ORT's (its CPU kernels): float sums in
+// another order can move a min/max by an ulp or so, hence a tolerance on activation scales and
+// one step on zero points.
+const RTOL: f32 = 1e-5;
+
+fn check(technique: OrtStatic, fixture_name: &str) {
+    let m = quantized(&technique);
+    let fx = fixture(fixture_name);
+    let (want, got) = (reference(&fx), ours(&m));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "quantized tensors differ"
+    );
+    assert_same_operators(&m, &fx);
+    for (k, (ws, wz, wt, wa)) in &want {
+        let (gs, gz, gt, ga) = &got[k];
+        assert_eq!((gt, ga), (wt, wa), "{k:?}: type/axis");
+        assert_eq!(gs.len(), ws.len(), "{k:?}");
+        for (a, b) in gs.iter().zip(ws) {
+            assert!(
+                (a - b).abs() <= RTOL * b.abs(),
+                "{k:?}: scale {a} vs ORT {b}"
+            );
+        }
+        assert!(
+            gz.iter().zip(wz).all(|(a, b)| (a - b).abs() <= 1),
+            "{k:?}: zero point {gz:?} vs ORT {wz:?}"
+        );
+    }
+}
+
+fn ort_static(name: &'static str, calibration: OrtCalibration, per_channel: bool) -> OrtStatic {
+    OrtStatic {
+        name,
+        calibration,
+        per_channel,
+    }
+}
+
+#[test]
+fn ort_static_minmax_matches_onnxruntime() {
+    check(
+        ort_static("ort-static-minmax", OrtCalibration::MinMax, false),
+        "ort_ort-static-minmax.json",
+    );
+}
+
+#[test]
+fn ort_static_minmax_per_channel_matches_onnxruntime() {
+    check(
+        ort_static(
+            "ort-static-minmax-per-channel",
+            OrtCalibration::MinMax,
+            true,
+        ),
+        "ort_ort-static-minmax-per-channel.json",
+    );
+}
+
+#[test]
+fn ort_static_percentile_matches_onnxruntime() {
+    check(
+        ort_static("ort-static-percentile", OrtCalibration::Percentile, false),
+        "ort_ort-static-percentile.json",
+    );
+}
+
+#[test]
+fn ort_static_entropy_matches_onnxruntime() {
+    check(
+        ort_static("ort-static-entropy", OrtCalibration::Entropy, false),
+        "ort_ort-static-entropy.json",
+    );
+}
+
+#[test]
+fn ort_dynamic_has_onnxruntime_structure() {
+    let m = quantized(&OrtDynamic);
+    let fx = fixture("ort_ort-dynamic.json");
+    assert_same_operators(&m, &fx);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
     };
-    let theirs = dql(fx["qdq"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["input"].as_str().unwrap().to_string())
-        .collect());
-    let mine = dql(q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.op_type == "DynamicQuantizeLinear")
-        .map(|n| n.inputs[0].clone())
-        .collect());
+    let theirs = sorted(
+        fx["qdq"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["input"].as_str().unwrap().to_string())
+            .collect(),
+    );
+    let mine = sorted(
+        m.graph
+            .nodes
+            .iter()
+            .filter(|n| n.op_type == "DynamicQuantizeLinear")
+            .map(|n| n.inputs[0].clone())
+            .collect(),
+    );
     assert_eq!(mine, theirs, "tensors quantized at run time");
-    let fc = q.model.graph.initializer("fc.weight_quantized").unwrap();
+    let fc = m.graph.initializer("fc.weight_quantized").unwrap();
     assert_eq!(
         (fc.dtype, fc.dims.clone()),
         (qbench_onnx::DType::I8, vec![64, 10]),
