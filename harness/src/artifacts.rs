@@ -11,6 +11,18 @@ use qbench_onnx::Model;
 use crate::calibration::CandleCalibration;
 use crate::registry;
 use crate::scenario::Scenario;
+use crate::timed_source::TimedSource;
+
+/// Where a technique's quantize time went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Streaming the calibration split through the FP32 model and the observers.
+    pub calibration_ms: f64,
+    /// Images streamed (passes x split size).
+    pub calibration_images: u64,
+    /// Scoring candidate models (accuracy searches).
+    pub scoring_ms: f64,
+}
 
 /// A technique's artifact, or why it could not be made.
 pub struct Prepared {
@@ -19,7 +31,11 @@ pub struct Prepared {
     pub artifact: Result<Artifact, String>,
     /// Calibration plus rewriting, in milliseconds (quantized techniques only).
     pub quantize_ms: Option<f64>,
+    /// How much of it went to calibration and scoring.
+    pub timing: Option<Timing>,
     pub notes: Option<String>,
+    /// Packed weight bytes of sub-8-bit techniques.
+    pub packed_bytes: Option<u64>,
 }
 
 /// Prepares the selected techniques (`None` = all), the FP32 baseline first.
@@ -37,7 +53,9 @@ pub fn prepare(
             framework: "-".into(),
             artifact: Ok(fp32.clone()),
             quantize_ms: None,
+            timing: None,
             notes: None,
+            packed_bytes: None,
         });
     }
     let techniques: Vec<_> = registry::techniques()
@@ -54,10 +72,23 @@ pub fn prepare(
         .map_err(|e| format!("{e:#}"));
     let dir = out.join("artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Global min/max ranges, computed once for the techniques that use them.
+    let mut minmax = None;
     for t in techniques {
         let start = Instant::now();
+        let mut timing = None;
         let made = match &mut source {
-            Ok(source) => t.apply(&model, source).map_err(anyhow::Error::from),
+            Ok(source) => {
+                let per_pass = source.len();
+                let mut timed = TimedSource::new(source, per_pass).sharing_minmax(&mut minmax);
+                let q = t.apply(&model, &mut timed).map_err(anyhow::Error::from);
+                timing = Some(Timing {
+                    calibration_ms: timed.calibration.as_secs_f64() * 1e3,
+                    calibration_images: timed.images,
+                    scoring_ms: timed.scoring.as_secs_f64() * 1e3,
+                });
+                q
+            }
             Err(e) => Err(anyhow::anyhow!("{e}")),
         }
         .and_then(|q| {
@@ -71,19 +102,22 @@ pub fn prepare(
                     ..fp32.clone()
                 },
                 q.notes,
+                q.packed_bytes,
             ))
         });
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let (artifact, notes) = match made {
-            Ok((a, notes)) => (Ok(a), Some(notes.join("; "))),
-            Err(e) => (Err(format!("quantization failed: {e:#}")), None),
+        let (artifact, notes, packed_bytes) = match made {
+            Ok((a, notes, packed)) => (Ok(a), Some(notes.join("; ")), packed),
+            Err(e) => (Err(format!("quantization failed: {e:#}")), None, None),
         };
         list.push(Prepared {
             technique: t.name().into(),
             framework: t.framework().into(),
             artifact,
             quantize_ms: Some(ms),
+            timing,
             notes,
+            packed_bytes,
         });
     }
     Ok(list)

@@ -17,6 +17,7 @@ pub struct CandleCalibration {
     data: LabelledImages,
     norm: Normalization,
     input: qbench_core::InputSpec,
+    output: String,
 }
 
 impl CandleCalibration {
@@ -30,11 +31,54 @@ impl CandleCalibration {
             data,
             norm,
             input: fp32.input.clone(),
+            output: fp32.output.clone(),
         })
     }
 }
 
+impl CandleCalibration {
+    /// Images in the calibration split.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the split has no images (never after [`CandleCalibration::new`]).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Top-1 of `model` on the calibration split, run by candle (exact fake-quant numerics).
+    fn score(&self, model: &qbench_onnx::Model) -> Result<f64> {
+        let mut session = CandleSession::new(model.clone(), &self.input.name, &self.output)
+            .map_err(|e| anyhow::anyhow!("candle cannot run the candidate model: {e}"))?;
+        let i = &self.input;
+        let mut correct = 0usize;
+        for start in (0..self.data.len()).step_by(CALIBRATION_BATCH) {
+            let n = CALIBRATION_BATCH.min(self.data.len() - start);
+            let x = self.data.batch(start, n, self.norm);
+            let batch = Batch {
+                data: &x,
+                dims: [n, i.channels, i.height, i.width],
+            };
+            let out = qbench_core::Session::run(&mut session, &batch)?;
+            correct += out
+                .argmax_rows()
+                .iter()
+                .zip(&self.data.labels[start..start + n])
+                .filter(|(p, l)| **p == **l as usize)
+                .count();
+        }
+        Ok(correct as f64 / self.data.len() as f64)
+    }
+}
+
 impl ActivationSource for CandleCalibration {
+    fn accuracy(&mut self, model: &qbench_onnx::Model) -> qbench_quant::Result<f64> {
+        self.score(model).map_err(|e| {
+            QuantError::InvalidArgument(format!("scoring on the calibration split: {e:#}"))
+        })
+    }
+
     fn visit(
         &mut self,
         sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,

@@ -27,6 +27,9 @@ pub enum Command {
     /// Show each backend's runtime version, or why it is unavailable (locates or provisions
     /// ONNX Runtime on first use).
     Backends,
+    /// Measure what quantizing costs: calibration throughput and peak memory against FP32
+    /// inference on the same backend, and each technique's rewrite time (one process each).
+    CalibrationProfile(ProfileArgs),
     /// Internal: measure one cell in this process and print its record as JSON.
     #[command(hide = true)]
     Cell {
@@ -61,6 +64,19 @@ pub struct CompareArgs {
     /// Per-cell time limit in seconds; a cell running longer is killed and marked failed.
     #[arg(long, default_value_t = 600)]
     pub cell_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Scenario whose model and calibration split to use.
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// Techniques to profile, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub techniques: Vec<String>,
+    /// Internal: run one measurement in this process.
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
 }
 
 #[derive(Debug, Args)]

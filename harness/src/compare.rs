@@ -208,6 +208,14 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                 },
             };
             row.quantize_ms = p.quantize_ms;
+            if let Some(t) = p.timing {
+                row.calibration_ms = Some(t.calibration_ms);
+                row.calibration_images = Some(t.calibration_images);
+                row.scoring_ms = Some(t.scoring_ms);
+            }
+            if row.status == Status::Ok {
+                row.packed_bytes = p.packed_bytes;
+            }
             bar.println(format!(
                 "{:<30} {:<8} {}",
                 row.technique,
@@ -295,5 +303,17 @@ fn fill_agreement(rows: &mut [Row], predictions: &HashMap<(String, String), Vec<
             r.agreement_with_fp32 = agreement(a, b);
             r.agreement_reference = Some(format!("fp32 on {reference}"));
         }
+    }
+    // Accuracy change against the FP32 artifact on the same backend.
+    let fp32_acc: HashMap<String, f64> = rows
+        .iter()
+        .filter(|r| r.technique == "fp32")
+        .filter_map(|r| Some((r.backend.clone(), r.accuracy?)))
+        .collect();
+    for r in rows.iter_mut().filter(|r| r.technique != "fp32") {
+        r.accuracy_delta_vs_fp32 = match (r.accuracy, fp32_acc.get(&r.backend)) {
+            (Some(a), Some(f)) => Some(a - f),
+            _ => None,
+        };
     }
 }

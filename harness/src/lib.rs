@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod calibration;
+pub mod calibration_profile;
 pub mod cell;
 pub mod cli;
 pub mod compare;
@@ -15,4 +16,5 @@ pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod timed_source;
 pub mod train_cmd;

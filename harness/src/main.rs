@@ -24,6 +24,10 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::CalibrationProfile(a) => match &a.child {
+            Some(what) => qbench::calibration_profile::child(&dir, &a.scenario, what),
+            None => qbench::calibration_profile::run(&dir, &a.scenario, &a.techniques),
+        },
         Command::Cell { spec } => qbench::cell::main(spec),
     };
     match result {

@@ -37,13 +37,28 @@ pub struct Row {
     pub status: Status,
     pub reason: Option<String>,
     pub size_bytes: Option<u64>,
+    /// Weights at their true bit width, when the artifact stores them in wider containers.
+    #[serde(default)]
+    pub packed_bytes: Option<u64>,
     pub load_ms: Option<f64>,
     pub quantize_ms: Option<f64>,
+    /// Part of `quantize_ms` spent streaming the calibration split (FP32 forward + observers).
+    #[serde(default)]
+    pub calibration_ms: Option<f64>,
+    /// Images streamed during calibration (passes x split size).
+    #[serde(default)]
+    pub calibration_images: Option<u64>,
+    /// Part of `quantize_ms` spent scoring candidate models (accuracy searches).
+    #[serde(default)]
+    pub scoring_ms: Option<f64>,
     pub latency_ms: Option<LatencyStats>,
     pub throughput_ips: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub accuracy: Option<f64>,
     pub accuracy_ci95: Option<[f64; 2]>,
+    /// Top-1 minus the FP32 artifact's top-1 on the same backend (fraction, not points).
+    #[serde(default)]
+    pub accuracy_delta_vs_fp32: Option<f64>,
     pub eval_samples: Option<usize>,
     /// Top-1 agreement with the FP32 model's predictions (the FP32 reference is the FP32
     /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
@@ -67,13 +82,18 @@ impl Row {
             status,
             reason: Some(reason),
             size_bytes: None,
+            packed_bytes: None,
             load_ms: None,
             quantize_ms: None,
+            calibration_ms: None,
+            calibration_images: None,
+            scoring_ms: None,
             latency_ms: None,
             throughput_ips: None,
             peak_rss_bytes: None,
             accuracy: None,
             accuracy_ci95: None,
+            accuracy_delta_vs_fp32: None,
             eval_samples: None,
             agreement_with_fp32: None,
             agreement_reference: None,

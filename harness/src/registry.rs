@@ -1,13 +1,18 @@
 //! The one place where backends and techniques are listed.
 
 use qbench_core::Backend;
-use qbench_quant::recipe::{OrtCalibration, OrtDynamic, OrtStatic, Technique};
+use qbench_quant::recipe::{
+    CaffeDfp, CaffeDfpSearch, DfpWidths, GgmlType, GgmlWeightOnly, OrtCalibration, OrtDynamic,
+    OrtStatic, PytorchDynamic, PytorchStatic, Technique, TfliteDynamicRange, TfliteFloat16,
+    TfliteFullInteger, TorchEngine, Tread, Uniform4,
+};
+use qbench_quant::QType;
 
 /// Every backend qbench knows, in table order.
 pub fn backends() -> Vec<Box<dyn Backend>> {
     vec![
-        Box::new(qbench_ort::OrtBackend::default()),
-        Box::new(qbench_tract::TractBackend::default()),
+        Box::new(qbench_ort::OrtBackend),
+        Box::new(qbench_tract::TractBackend),
         Box::new(qbench_candle::CandleBackend),
     ]
 }
@@ -44,6 +49,58 @@ pub fn techniques() -> Vec<Box<dyn Technique>> {
             true,
         ),
         Box::new(OrtDynamic),
+        Box::new(TfliteDynamicRange),
+        Box::new(TfliteFullInteger {
+            name: "tflite-full-int8",
+            activation: QType::INT8,
+        }),
+        Box::new(TfliteFullInteger {
+            name: "tflite-int16x8",
+            activation: QType::INT16,
+        }),
+        Box::new(TfliteFloat16),
+        Box::new(PytorchStatic {
+            name: "pytorch-fbgemm",
+            engine: TorchEngine::Fbgemm,
+        }),
+        Box::new(PytorchStatic {
+            name: "pytorch-qnnpack",
+            engine: TorchEngine::Qnnpack,
+        }),
+        Box::new(PytorchDynamic),
+        Box::new(CaffeDfp {
+            name: "caffe-dfp8",
+            widths: DfpWidths {
+                conv_weights: Some(8),
+                fc_weights: Some(8),
+                activations: Some(8),
+            },
+        }),
+        Box::new(CaffeDfpSearch { margin_points: 2.0 }),
+        Box::new(CaffeDfp {
+            name: "caffe-weight-only",
+            widths: DfpWidths {
+                conv_weights: Some(8),
+                fc_weights: Some(8),
+                activations: None,
+            },
+        }),
+        Box::new(GgmlWeightOnly {
+            name: "weight-only-q4_0",
+            kind: GgmlType::Q4_0,
+        }),
+        Box::new(GgmlWeightOnly {
+            name: "weight-only-q8_0",
+            kind: GgmlType::Q8_0,
+        }),
+        Box::new(Uniform4 {
+            name: "uniform-midtread-4bit",
+            kind: Tread::MidTread,
+        }),
+        Box::new(Uniform4 {
+            name: "uniform-midrise-4bit",
+            kind: Tread::MidRise,
+        }),
     ]
 }
 

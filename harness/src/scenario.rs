@@ -142,7 +142,7 @@ impl Scenario {
                 s.metric.kind
             );
         }
-        if !(s.preprocess.std > 0.0) {
+        if s.preprocess.std.is_nan() || s.preprocess.std <= 0.0 {
             bail!("{}: preprocess.std must be positive", path.display());
         }
         Ok(s)

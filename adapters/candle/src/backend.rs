@@ -54,11 +54,26 @@ impl Backend for CandleBackend {
             .iter()
             .find(|n| !n.domain.is_empty() || !crate::SUPPORTED_OPS.contains(&n.op_type.as_str()))
         {
+            Some(n) if !n.domain.is_empty() => Support::Unsupported(format!(
+                "candle backend has no {}.{} operator",
+                n.domain, n.op_type
+            )),
             Some(n) => {
                 Support::Unsupported(format!("candle backend has no {} operator", n.op_type))
             }
             None => Support::Yes,
         }
+    }
+
+    fn notes(&self, artifact: &Artifact) -> Option<String> {
+        let model = load_model(artifact).ok()?;
+        // A malformed `qbench.ggml` is reported by load(); no note then.
+        let layers: Vec<(String, String)> = crate::ggml::requested(&model)
+            .ok()?
+            .into_iter()
+            .map(|(node, t)| (node, crate::ggml::dtype_name(t).to_string()))
+            .collect();
+        crate::ggml::note(&layers)
     }
 
     fn load(
@@ -75,5 +90,75 @@ impl Backend for CandleBackend {
             },
         )?;
         Ok(Box::new(session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::tests::ggml_model;
+    use qbench_core::{Format, InputSpec};
+    use qbench_onnx::Node;
+
+    fn artifact(model: &Model, dir: &std::path::Path, k: usize) -> Artifact {
+        let path = dir.join("m.onnx");
+        model.save(&path).unwrap();
+        Artifact {
+            technique: "test".into(),
+            format: Format::Qdq,
+            path,
+            input: InputSpec {
+                name: "x".into(),
+                channels: 1,
+                height: 1,
+                width: k,
+            },
+            output: "y".into(),
+        }
+    }
+
+    #[test]
+    fn notes_name_the_ggml_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let art = artifact(
+            &ggml_model("q4_0", 64, Some(r#"{"fc": "q4_0"}"#)),
+            dir.path(),
+            64,
+        );
+        assert_eq!(
+            CandleBackend.notes(&art).as_deref(),
+            Some(
+                "candle: Gemm fc runs GGML Q4_0 QMatMul (activations quantized to Q8_0 on the fly)"
+            )
+        );
+        assert_eq!(CandleBackend.supports(&art), Support::Yes);
+        // The saved artifact (f16 scales, blocked DQ, metadata) loads and runs.
+        let session = load_session(&art).unwrap();
+        assert_eq!(session.ggml_layers(), [("fc".into(), "Q4_0".into())]);
+        let art = artifact(&ggml_model("q4_0", 64, None), dir.path(), 64);
+        assert_eq!(CandleBackend.notes(&art), None);
+    }
+
+    #[test]
+    fn unknown_operators_are_unsupported_before_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = ggml_model("q8_0", 64, None);
+        m.graph
+            .nodes
+            .push(Node::new("sm", "Softmax", &["y"], &["z"]));
+        let art = artifact(&m, dir.path(), 64);
+        assert_eq!(
+            CandleBackend.supports(&art),
+            Support::Unsupported("candle backend has no Softmax operator".into())
+        );
+        let mut m = ggml_model("q8_0", 64, None);
+        let mut n = Node::new("mm", "MatMulNBits", &["y"], &["z"]);
+        n.domain = "com.microsoft".into();
+        m.graph.nodes.push(n);
+        let art = artifact(&m, dir.path(), 64);
+        assert_eq!(
+            CandleBackend.supports(&art),
+            Support::Unsupported("candle backend has no com.microsoft.MatMulNBits operator".into())
+        );
     }
 }

@@ -1,7 +1,13 @@
-//! ONNX operators implemented with candle ops, in float32.
+//! ONNX operators implemented with candle ops.
+//!
+//! Values are held as float tensors (see [`crate::types`]): f32 for float and 8/16-bit integer
+//! types, f64 for int32/int64. The quantization operators and `Cast` are in [`crate::qops`].
 
 use candle_core::{DType, Device, Tensor};
 use qbench_onnx::{Attribute, Node, TensorData};
+
+use crate::qops;
+use crate::types::{self, NodeTypes};
 
 /// Default-domain operators this backend executes.
 pub const SUPPORTED_OPS: &[&str] = &[
@@ -14,54 +20,148 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
     "MatMul",
     "Identity",
+    "Constant",
+    "Cast",
+    "Clip",
+    "Reshape",
+    "Slice",
     "QuantizeLinear",
     "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "ConvInteger",
+    "MatMulInteger",
+    "QLinearConv",
 ];
 
-type R<T> = Result<T, String>;
+pub(crate) type R<T> = Result<T, String>;
 
-fn e(err: candle_core::Error) -> String {
+pub(crate) fn e(err: candle_core::Error) -> String {
     err.to_string()
 }
 
-/// Converts an IR tensor into a candle float32 tensor.
+/// Converts an IR tensor into a candle tensor held as its ONNX type dictates: float32, float16
+/// (converted exactly) and 8/16-bit integers as f32; int32/int64 as f64.
 pub fn tensor(t: &TensorData) -> R<Tensor> {
+    use qbench_onnx::DType as D;
+    t.validate().map_err(|err| err.to_string())?;
     let dims: Vec<usize> = t.dims.iter().map(|d| *d as usize).collect();
-    let values = match t.dtype {
-        qbench_onnx::DType::F32 => t.to_f32(),
-        qbench_onnx::DType::I8 => t.to_i8().map(|v| v.into_iter().map(f32::from).collect()),
-        qbench_onnx::DType::U8 => t.to_u8().map(|v| v.into_iter().map(f32::from).collect()),
-        qbench_onnx::DType::I32 => t
-            .to_i32()
-            .map(|v| v.into_iter().map(|x| x as f32).collect()),
-        qbench_onnx::DType::I64 => t
-            .to_i64()
-            .map(|v| v.into_iter().map(|x| x as f32).collect()),
-        other => return Err(format!("tensor {}: {other:?} is not supported", t.name)),
+    let err = |err: qbench_onnx::IrError| err.to_string();
+    let f32s = |v: Vec<f32>| Tensor::from_vec(v, dims.as_slice(), &Device::Cpu).map_err(e);
+    let f64s = |v: Vec<f64>| Tensor::from_vec(v, dims.as_slice(), &Device::Cpu).map_err(e);
+    match t.dtype {
+        D::F32 => f32s(t.to_f32().map_err(err)?),
+        D::F16 => {
+            // validate() checked that raw holds exactly len() f16 values; f16 -> f32 is exact.
+            Tensor::from_raw_buffer(&t.raw, DType::F16, &dims, &Device::Cpu)
+                .and_then(|x| x.to_dtype(DType::F32))
+                .map_err(e)
+        }
+        D::I8 => f32s(t.to_i8().map_err(err)?.into_iter().map(f32::from).collect()),
+        D::U8 => f32s(t.to_u8().map_err(err)?.into_iter().map(f32::from).collect()),
+        D::I16 => f32s(
+            t.to_i16()
+                .map_err(err)?
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+        ),
+        D::U16 => f32s(
+            t.to_u16()
+                .map_err(err)?
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+        ),
+        D::I32 => f64s(
+            t.to_i32()
+                .map_err(err)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+        ),
+        D::I64 => f64s(
+            t.to_i64()
+                .map_err(err)?
+                .into_iter()
+                .map(|x| x as f64)
+                .collect(),
+        ),
     }
-    .map_err(|err| err.to_string())?;
-    Tensor::from_vec(values, dims, &Device::Cpu).map_err(e)
+    .map_err(|r| format!("tensor {}: {r}", t.name))
 }
 
-fn ints(node: &Node, name: &str) -> Option<Vec<usize>> {
-    node.attr_ints(name)
-        .map(|v| v.iter().map(|x| *x as usize).collect())
+/// Reads a small tensor (shape, starts, a scalar) as integers. Values are held exactly in f32
+/// or f64 (|v| <= 2^53), so the conversion back is exact; larger values saturate.
+pub(crate) fn int_values(t: &Tensor) -> R<Vec<i64>> {
+    Ok(t.flatten_all()
+        .and_then(|t| t.to_dtype(DType::F64))
+        .and_then(|t| t.to_vec1::<f64>())
+        .map_err(e)?
+        .into_iter()
+        .map(|v| v as i64)
+        .collect())
 }
 
-fn conv(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
-    let group = node.attr_int("group", 1) as usize;
-    let strides = ints(node, "strides").unwrap_or(vec![1, 1]);
-    let dil = ints(node, "dilations").unwrap_or(vec![1, 1]);
-    let pads = ints(node, "pads").unwrap_or(vec![0, 0, 0, 0]);
+/// Reads a one-element tensor as f64.
+pub(crate) fn scalar(t: &Tensor, what: &str) -> R<f64> {
+    if t.elem_count() != 1 {
+        return Err(format!("{what} must be a scalar, got shape {:?}", t.dims()));
+    }
+    t.flatten_all()
+        .and_then(|t| t.to_dtype(DType::F64))
+        .and_then(|t| t.to_vec1::<f64>())
+        .map(|v| v[0])
+        .map_err(e)
+}
+
+/// Resolves a possibly negative axis against a rank.
+pub(crate) fn resolve_axis(axis: i64, rank: usize, what: &str) -> R<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(format!("{what} {axis} is out of range for rank {rank}"));
+    }
+    Ok(a as usize)
+}
+
+fn ints(node: &Node, name: &str, want: usize) -> R<Option<Vec<usize>>> {
+    match node.attr_ints(name) {
+        None => Ok(None),
+        Some(v) if v.len() == want && v.iter().all(|x| *x >= 0) => {
+            Ok(Some(v.iter().map(|x| *x as usize).collect()))
+        }
+        Some(v) => Err(format!(
+            "attribute {name}={v:?}: expected {want} non-negative values (2-D convolution)"
+        )),
+    }
+}
+
+/// 2-D convolution with ONNX attributes (also used by ConvInteger on f64 values).
+pub(crate) fn conv(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
+    let group = node.attr_int("group", 1);
+    if group < 1 {
+        return Err(format!("group={group} must be positive"));
+    }
+    let group = group as usize;
+    let strides = ints(node, "strides", 2)?.unwrap_or(vec![1, 1]);
+    let dil = ints(node, "dilations", 2)?.unwrap_or(vec![1, 1]);
+    let pads = ints(node, "pads", 4)?.unwrap_or(vec![0, 0, 0, 0]);
     if let Some(Attribute::String(p)) = node.attr("auto_pad") {
         if p != "NOTSET" {
-            return Err(format!("Conv auto_pad={p} is not supported"));
+            return Err(format!("auto_pad={p} is not supported"));
         }
     }
-    if strides[0] != strides[1] || dil[0] != dil[1] {
-        return Err("Conv with different strides or dilations per axis".into());
+    if x.rank() != 4 || w.rank() != 4 {
+        return Err(format!(
+            "only 2-D convolutions are supported (input {:?}, weight {:?})",
+            x.dims(),
+            w.dims()
+        ));
     }
-    let x = if pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3] {
+    if strides[0] != strides[1] || dil[0] != dil[1] {
+        return Err("different strides or dilations per axis are not supported".into());
+    }
+    let x = if pads.iter().all(|p| *p == pads[0]) {
         x.clone()
     } else {
         x.pad_with_zeros(2, pads[0], pads[2])
@@ -83,6 +183,13 @@ fn conv(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
 }
 
 fn gemm(node: &Node, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> R<Tensor> {
+    if a.rank() != 2 || b.rank() != 2 {
+        return Err(format!(
+            "Gemm needs 2-D A and B, got {:?} and {:?}",
+            a.dims(),
+            b.dims()
+        ));
+    }
     let a = if node.attr_int("transA", 0) == 1 {
         a.t().map_err(e)?
     } else {
@@ -104,41 +211,14 @@ fn gemm(node: &Node, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> R<Tensor> {
     }
     if let Some(c) = c {
         let beta = node.attr_float("beta", 1.0) as f64;
-        y = y.broadcast_add(&(c * beta).map_err(e)?).map_err(e)?;
+        let c = if beta != 1.0 {
+            (c * beta).map_err(e)?
+        } else {
+            c.clone()
+        };
+        y = y.broadcast_add(&c).map_err(e)?;
     }
     Ok(y)
-}
-
-/// Integer range of a QuantizeLinear output, from its zero-point tensor's type (ONNX: uint8
-/// when the zero point is omitted).
-fn q_range(node: &Node, zp_dtype: Option<qbench_onnx::DType>) -> R<(f32, f32)> {
-    use qbench_onnx::DType as D;
-    Ok(match zp_dtype.unwrap_or(D::U8) {
-        D::U8 => (0.0, 255.0),
-        D::I8 => (-128.0, 127.0),
-        D::U16 => (0.0, 65535.0),
-        D::I16 => (-32768.0, 32767.0),
-        D::I32 => (i32::MIN as f32, i32::MAX as f32),
-        other => {
-            return Err(format!(
-                "{}: zero point of type {other:?} is not supported",
-                node.name
-            ))
-        }
-    })
-}
-
-/// Reshapes a per-axis parameter (scale or zero point) so it broadcasts along `axis` of `x`.
-fn along_axis(node: &Node, p: &Tensor, x: &Tensor) -> R<Tensor> {
-    if p.rank() == 0 || p.elem_count() == 1 {
-        return p.reshape(()).map_err(e);
-    }
-    let rank = x.rank() as i64;
-    let axis = node.attr_int("axis", 1);
-    let axis = if axis < 0 { axis + rank } else { axis } as usize;
-    let mut shape = vec![1usize; x.rank()];
-    shape[axis] = p.elem_count();
-    p.reshape(shape).map_err(e)
 }
 
 /// Rounds half to even, as ONNX does (candle's `round` rounds half away from zero).
@@ -152,40 +232,136 @@ pub fn round_half_even(t: &Tensor) -> R<Tensor> {
     Tensor::from_vec(r, dims, &Device::Cpu).map_err(e)
 }
 
-/// QuantizeLinear emulated in float: clamp(round_half_even(x / s) + z, qmin, qmax).
-fn quantize_linear(
-    node: &Node,
-    x: &Tensor,
-    s: &Tensor,
-    z: Option<&Tensor>,
-    range: (f32, f32),
-) -> R<Tensor> {
-    let s = along_axis(node, s, x)?;
-    let q = round_half_even(&x.broadcast_div(&s).map_err(e)?)?;
-    let q = match z {
-        Some(z) => q.broadcast_add(&along_axis(node, z, x)?).map_err(e)?,
-        None => q,
+/// Clip: `min(max(x, lo), hi)` with lo/hi from the optional inputs 1 and 2 (opset >= 11) or the
+/// `min`/`max` attributes (opset 6); a missing bound does not clip.
+fn clip(node: &Node, x: &Tensor, lo: Option<&Tensor>, hi: Option<&Tensor>) -> R<Tensor> {
+    let bound = |t: Option<&Tensor>, attr: &str| -> R<Option<f64>> {
+        match (t, node.attr(attr)) {
+            (Some(t), _) => scalar(t, &format!("Clip {attr}")).map(Some),
+            (None, Some(Attribute::Float(v))) => Ok(Some(*v as f64)),
+            _ => Ok(None),
+        }
     };
-    q.clamp(range.0, range.1).map_err(e)
+    let mut y = x.clone();
+    if let Some(lo) = bound(lo, "min")? {
+        y = y.maximum(lo).map_err(e)?;
+    }
+    if let Some(hi) = bound(hi, "max")? {
+        y = y.minimum(hi).map_err(e)?;
+    }
+    Ok(y)
 }
 
-/// DequantizeLinear: (q - z) * s.
-fn dequantize_linear(node: &Node, q: &Tensor, s: &Tensor, z: Option<&Tensor>) -> R<Tensor> {
-    let q = match z {
-        Some(z) => q.broadcast_sub(&along_axis(node, z, q)?).map_err(e)?,
-        None => q.clone(),
-    };
-    let s = along_axis(node, s, &q)?;
-    q.broadcast_mul(&s).map_err(e)
+/// Reshape with ONNX semantics: 0 copies the input dimension (unless `allowzero=1`), one -1 is
+/// inferred.
+fn reshape(node: &Node, x: &Tensor, shape: &Tensor) -> R<Tensor> {
+    let spec = int_values(shape)?;
+    let allowzero = node.attr_int("allowzero", 0) == 1;
+    let mut dims = Vec::with_capacity(spec.len());
+    let mut hole = None;
+    for (i, &d) in spec.iter().enumerate() {
+        dims.push(match d {
+            -1 if hole.is_none() => {
+                hole = Some(i);
+                1
+            }
+            -1 => return Err(format!("shape {spec:?} has more than one -1")),
+            0 if !allowzero => *x.dims().get(i).ok_or_else(|| {
+                format!(
+                    "shape {spec:?}: 0 at index {i} but the input {:?} has no such dimension",
+                    x.dims()
+                )
+            })?,
+            d if d >= 0 => d as usize,
+            d => return Err(format!("shape {spec:?} has invalid dimension {d}")),
+        });
+    }
+    let known = dims
+        .iter()
+        .try_fold(1usize, |p, d| p.checked_mul(*d))
+        .ok_or_else(|| format!("shape {spec:?} overflows"))?;
+    if let Some(i) = hole {
+        if x.elem_count().checked_rem(known) != Some(0) {
+            return Err(format!(
+                "cannot reshape {:?} to {spec:?}: -1 cannot be inferred",
+                x.dims()
+            ));
+        }
+        dims[i] = x.elem_count() / known;
+    }
+    if dims.iter().try_fold(1usize, |p, d| p.checked_mul(*d)) != Some(x.elem_count()) {
+        return Err(format!(
+            "cannot reshape {:?} ({} elements) to {spec:?}",
+            x.dims(),
+            x.elem_count()
+        ));
+    }
+    x.reshape(dims).map_err(e)
 }
 
-/// Runs one node on float32 inputs (`None` for omitted optional inputs). `zp_dtype` is the
-/// element type of the node's zero-point input, which decides a QuantizeLinear's range.
-pub fn run(
-    node: &Node,
-    inputs: &[Option<&Tensor>],
-    zp_dtype: Option<qbench_onnx::DType>,
-) -> R<Vec<Tensor>> {
+/// Slice along the given axes with step 1 (starts/ends/axes/steps from inputs, opset >= 10, or
+/// attributes, opset 1).
+fn slice(node: &Node, x: &Tensor, inputs: &[Option<&Tensor>]) -> R<Tensor> {
+    let get = |i: usize, attr: &str| -> R<Option<Vec<i64>>> {
+        match inputs.get(i).copied().flatten() {
+            Some(t) => int_values(t).map(Some),
+            None => Ok(node.attr_ints(attr).map(<[i64]>::to_vec)),
+        }
+    };
+    let starts = get(1, "starts")?.ok_or("Slice has no starts")?;
+    let ends = get(2, "ends")?.ok_or("Slice has no ends")?;
+    let axes = get(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = get(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err(format!(
+            "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length"
+        ));
+    }
+    if let Some(s) = steps.iter().find(|s| **s != 1) {
+        return Err(format!(
+            "Slice step {s} is not supported (only step 1), steps {steps:?}"
+        ));
+    }
+    let mut y = x.clone();
+    let mut seen = Vec::new();
+    for ((&s, &en), &a) in starts.iter().zip(&ends).zip(&axes) {
+        let axis = resolve_axis(a, x.rank(), "Slice axis")?;
+        if seen.contains(&axis) {
+            return Err(format!("Slice axis {a} is repeated in {axes:?}"));
+        }
+        seen.push(axis);
+        let dim = x.dims()[axis] as i64;
+        let clampi = |v: i64| -> i64 {
+            let v = if v < 0 { v.saturating_add(dim) } else { v };
+            v.clamp(0, dim)
+        };
+        let (s, en) = (clampi(s), clampi(en));
+        let len = (en - s).max(0) as usize;
+        y = y.narrow(axis, s as usize, len).map_err(e)?;
+    }
+    Ok(y)
+}
+
+/// The `Constant` operator's value.
+fn constant(node: &Node) -> R<Tensor> {
+    let dev = &Device::Cpu;
+    match node.attributes.first().map(|(n, a)| (n.as_str(), a)) {
+        Some(("value", Attribute::Tensor(t))) => tensor(t),
+        Some(("value_float", Attribute::Float(v))) => Tensor::new(*v, dev).map_err(e),
+        Some(("value_floats", Attribute::Floats(v))) => Tensor::new(v.as_slice(), dev).map_err(e),
+        Some(("value_int", Attribute::Int(v))) => Tensor::new(*v as f64, dev).map_err(e),
+        Some(("value_ints", Attribute::Ints(v))) => {
+            let v: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+            Tensor::new(v.as_slice(), dev).map_err(e)
+        }
+        Some((name, _)) => Err(format!("Constant attribute {name} is not supported")),
+        None => Err("Constant has no value attribute".into()),
+    }
+}
+
+/// Runs one node (`None` for omitted optional inputs). `types` are the ONNX element types of
+/// the node's inputs and outputs; results are converted to the holder of their type.
+pub fn run(node: &Node, inputs: &[Option<&Tensor>], types: &NodeTypes) -> R<Vec<Tensor>> {
     let arg = |i: usize| -> R<&Tensor> {
         inputs
             .get(i)
@@ -193,53 +369,109 @@ pub fn run(
             .flatten()
             .ok_or_else(|| format!("input {i} is missing"))
     };
-    let out = match node.op_type.as_str() {
-        "Conv" => conv(node, arg(0)?, arg(1)?, inputs.get(2).copied().flatten())?,
-        "Relu" => arg(0)?.relu().map_err(e)?,
-        "Add" => arg(0)?.broadcast_add(arg(1)?).map_err(e)?,
-        "Mul" => arg(0)?.broadcast_mul(arg(1)?).map_err(e)?,
-        "GlobalAveragePool" => arg(0)?
+    let opt = |i: usize| inputs.get(i).copied().flatten();
+    let one = |t: Tensor| vec![t];
+    let outs = match node.op_type.as_str() {
+        "Conv" => one(conv(node, arg(0)?, arg(1)?, opt(2))?),
+        "Relu" => one(arg(0)?.relu().map_err(e)?),
+        "Add" => one(arg(0)?.broadcast_add(arg(1)?).map_err(e)?),
+        "Mul" => one(arg(0)?.broadcast_mul(arg(1)?).map_err(e)?),
+        "GlobalAveragePool" => one(arg(0)?
             .mean_keepdim(3)
             .and_then(|t| t.mean_keepdim(2))
-            .map_err(e)?,
+            .map_err(e)?),
         "Flatten" => {
-            let axis = node.attr_int("axis", 1) as usize;
-            arg(0)?
-                .flatten_from(axis.min(arg(0)?.rank().saturating_sub(1)))
-                .map_err(e)?
+            let x = arg(0)?;
+            let axis = node.attr_int("axis", 1);
+            let r = x.rank() as i64;
+            let axis = if axis < 0 { axis + r } else { axis };
+            if axis < 0 || axis > r {
+                return Err(format!("Flatten axis {axis} is out of range for rank {r}"));
+            }
+            let (outer, inner) = x.dims().split_at(axis as usize);
+            one(x
+                .reshape((
+                    outer.iter().product::<usize>(),
+                    inner.iter().product::<usize>(),
+                ))
+                .map_err(e)?)
         }
-        "Gemm" => gemm(node, arg(0)?, arg(1)?, inputs.get(2).copied().flatten())?,
-        "MatMul" => arg(0)?.broadcast_matmul(arg(1)?).map_err(e)?,
-        "Identity" => arg(0)?.clone(),
-        "QuantizeLinear" => quantize_linear(
+        "Gemm" => one(gemm(node, arg(0)?, arg(1)?, opt(2))?),
+        "MatMul" => one(arg(0)?.broadcast_matmul(arg(1)?).map_err(e)?),
+        "Identity" => one(arg(0)?.clone()),
+        "Constant" => one(constant(node)?),
+        "Cast" => one(qops::cast(node, arg(0)?, types.input(0))?),
+        "Clip" => one(clip(node, arg(0)?, opt(1), opt(2))?),
+        "Reshape" => one(reshape(node, arg(0)?, arg(1)?)?),
+        "Slice" => one(slice(node, arg(0)?, inputs)?),
+        "QuantizeLinear" => one(qops::quantize_linear(
             node,
             arg(0)?,
             arg(1)?,
-            inputs.get(2).copied().flatten(),
-            q_range(node, zp_dtype)?,
-        )?,
-        "DequantizeLinear" => {
-            dequantize_linear(node, arg(0)?, arg(1)?, inputs.get(2).copied().flatten())?
+            opt(2),
+            types.output(0),
+        )?),
+        "DequantizeLinear" => one(qops::dequantize_linear(node, arg(0)?, arg(1)?, opt(2))?),
+        "DynamicQuantizeLinear" => {
+            let (y, s, z) = qops::dynamic_quantize_linear(arg(0)?)?;
+            vec![y, s, z]
         }
+        "ConvInteger" => one(qops::conv_integer(node, arg(0)?, arg(1)?, opt(2), opt(3))?),
+        "MatMulInteger" => one(qops::matmul_integer(arg(0)?, arg(1)?, opt(2), opt(3))?),
+        "QLinearConv" => one(qops::qlinear_conv(
+            node,
+            arg(0)?,
+            arg(1)?,
+            arg(2)?,
+            arg(3)?,
+            arg(4)?,
+            arg(5)?,
+            arg(6)?,
+            arg(7)?,
+            opt(8),
+            types.output(0),
+        )?),
         other => {
             return Err(format!(
                 "operator {other} is not implemented by the candle backend"
             ))
         }
     };
-    if out.dtype() != DType::F32 {
-        return Err(format!("{} produced {:?}", node.op_type, out.dtype()));
-    }
-    Ok(vec![out])
+    outs.into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let t = types::hold(t, types.output(i))?;
+            match t.dtype() {
+                DType::F32 | DType::F64 => Ok(t),
+                other => Err(format!("{} produced {other:?}", node.op_type)),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use qbench_onnx::Attribute;
+    use qbench_onnx::DType as D;
 
-    fn t(v: &[f32], dims: &[usize]) -> Tensor {
+    pub fn t(v: &[f32], dims: &[usize]) -> Tensor {
         Tensor::from_vec(v.to_vec(), dims, &Device::Cpu).unwrap()
+    }
+
+    pub fn flat(x: &Tensor) -> Vec<f32> {
+        x.flatten_all()
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    }
+
+    fn types(inputs: &[Option<D>], outputs: &[Option<D>]) -> NodeTypes {
+        NodeTypes {
+            inputs: inputs.to_vec(),
+            outputs: outputs.to_vec(),
+        }
     }
 
     #[test]
@@ -250,36 +482,165 @@ mod tests {
     }
 
     #[test]
-    fn quantize_dequantize_per_tensor_and_per_axis() {
-        let node = Node::new("q", "QuantizeLinear", &["x", "s", "z"], &["y"]);
-        // x / 0.5 = [1, 2.5, -3, 300]; round half even -> [1, 2, -3, 300]; + 1 -> clamp int8.
-        let x = t(&[0.5, 1.25, -1.5, 150.0], &[4]);
-        let q = quantize_linear(
-            &node,
-            &x,
-            &t(&[0.5], &[]),
-            Some(&t(&[1.0], &[])),
-            (-128.0, 127.0),
-        )
-        .unwrap();
-        assert_eq!(q.to_vec1::<f32>().unwrap(), vec![2.0, 3.0, -2.0, 127.0]);
-        let dq = Node::new("d", "DequantizeLinear", &["q", "s", "z"], &["x"]);
-        let back = dequantize_linear(&dq, &q, &t(&[0.5], &[]), Some(&t(&[1.0], &[]))).unwrap();
-        assert_eq!(back.to_vec1::<f32>().unwrap(), vec![0.5, 1.0, -1.5, 63.0]);
-        // Per-axis along axis 0 of a [2, 2] weight.
-        let node = node.with_attr("axis", Attribute::Int(0));
-        let w = t(&[1.0, -1.0, 10.0, -10.0], &[2, 2]);
-        let q = quantize_linear(
-            &node,
-            &w,
-            &t(&[0.1, 1.0], &[2]),
-            Some(&t(&[0.0, 0.0], &[2])),
-            (-127.0, 127.0),
-        )
-        .unwrap();
+    fn f16_and_int_initializers_load_exactly() {
+        // 1.0 = 0x3c00, -2.0 = 0xc000, 2^-24 = 0x0001 (smallest subnormal), 65504 = 0x7bff,
+        // 0.333251953125 = 0x3555.
+        let bits: [u16; 5] = [0x3c00, 0xc000, 0x0001, 0x7bff, 0x3555];
+        let f16 = TensorData {
+            name: "h".into(),
+            dtype: D::F16,
+            dims: vec![5],
+            raw: bits.iter().flat_map(|b| b.to_le_bytes()).collect(),
+        };
+        let x = tensor(&f16).unwrap();
+        assert_eq!(x.dtype(), DType::F32);
         assert_eq!(
-            q.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            vec![10.0, -10.0, 10.0, -10.0]
+            flat(&x),
+            vec![1.0, -2.0, 2f32.powi(-24), 65504.0, 0.333_251_95]
         );
+        // int32 above 2^24 is held exactly in f64; int16 limits in f32.
+        let big = tensor(&TensorData::from_i32(
+            "b",
+            vec![2],
+            &[16_777_217, -2_000_000_001],
+        ))
+        .unwrap();
+        assert_eq!(big.dtype(), DType::F64);
+        assert_eq!(
+            big.to_vec1::<f64>().unwrap(),
+            vec![16_777_217.0, -2_000_000_001.0]
+        );
+        let i16s = tensor(&TensorData::from_i16("s", vec![2], &[-32768, 32767])).unwrap();
+        assert_eq!(flat(&i16s), vec![-32768.0, 32767.0]);
+        let u16s = tensor(&TensorData::from_u16("u", vec![1], &[65535])).unwrap();
+        assert_eq!(flat(&u16s), vec![65535.0]);
+        // A payload that does not match the dims is an error, not a panic.
+        let bad = TensorData {
+            raw: vec![0; 3],
+            ..f16
+        };
+        assert!(tensor(&bad).unwrap_err().contains("tensor h"));
+    }
+
+    #[test]
+    fn clip_with_missing_min_or_max() {
+        let x = t(&[-300.0, -5.0, 0.0, 7.0, 300.0], &[5]);
+        let node = Node::new("c", "Clip", &["x", "lo", "hi"], &["y"]);
+        let f32s = types(&[Some(D::F32)], &[Some(D::F32)]);
+        let run1 = |node: &Node, lo: Option<&Tensor>, hi: Option<&Tensor>| {
+            flat(&run(node, &[Some(&x), lo, hi], &f32s).unwrap()[0])
+        };
+        let (lo, hi) = (t(&[-128.0], &[]), t(&[127.0], &[]));
+        assert_eq!(
+            run1(&node, Some(&lo), Some(&hi)),
+            vec![-128.0, -5.0, 0.0, 7.0, 127.0]
+        );
+        // min only (max input name empty -> None)
+        assert_eq!(
+            run1(&node, Some(&lo), None),
+            vec![-128.0, -5.0, 0.0, 7.0, 300.0]
+        );
+        // max only (min input name empty)
+        assert_eq!(
+            run1(&node, None, Some(&t(&[0.0], &[]))),
+            vec![-300.0, -5.0, 0.0, 0.0, 0.0]
+        );
+        // neither: identity
+        assert_eq!(run1(&node, None, None), flat(&x));
+        // opset 6 attributes
+        let old = Node::new("c", "Clip", &["x"], &["y"])
+            .with_attr("min", Attribute::Float(0.0))
+            .with_attr("max", Attribute::Float(6.0));
+        assert_eq!(run1(&old, None, None), vec![0.0, 0.0, 0.0, 6.0, 6.0]);
+        // uint8-valued tensor between Q and DQ: clip to [0, 255] leaves it unchanged.
+        let q = t(&[0.0, 17.0, 255.0], &[3]);
+        let u8s = types(&[Some(D::U8)], &[Some(D::U8)]);
+        let y = run(
+            &node,
+            &[Some(&q), Some(&t(&[0.0], &[])), Some(&t(&[255.0], &[]))],
+            &u8s,
+        )
+        .unwrap();
+        assert_eq!(flat(&y[0]), vec![0.0, 17.0, 255.0]);
+        // a non-scalar bound is an error naming the problem
+        let err = run(&node, &[Some(&x), Some(&t(&[0.0, 1.0], &[2])), None], &f32s).unwrap_err();
+        assert!(err.contains("Clip min must be a scalar"), "{err}");
+    }
+
+    #[test]
+    fn reshape_zero_and_minus_one() {
+        let x = t(&(0..24).map(|v| v as f32).collect::<Vec<_>>(), &[2, 3, 4]);
+        let node = Node::new("r", "Reshape", &["x", "s"], &["y"]);
+        let ty = types(&[Some(D::F32), Some(D::I64)], &[Some(D::F32)]);
+        let shape = |v: &[f64]| Tensor::new(v, &Device::Cpu).unwrap();
+        let y = run(&node, &[Some(&x), Some(&shape(&[0.0, -1.0]))], &ty).unwrap();
+        assert_eq!(y[0].dims(), &[2, 12]);
+        let y = run(&node, &[Some(&x), Some(&shape(&[-1.0, 0.0, 2.0]))], &ty).unwrap();
+        assert_eq!(y[0].dims(), &[4, 3, 2]);
+        assert_eq!(flat(&y[0]), flat(&x));
+        let err = run(&node, &[Some(&x), Some(&shape(&[5.0, -1.0]))], &ty).unwrap_err();
+        assert!(err.contains("-1 cannot be inferred"), "{err}");
+        let err = run(&node, &[Some(&x), Some(&shape(&[-1.0, -1.0]))], &ty).unwrap_err();
+        assert!(err.contains("more than one -1"), "{err}");
+        let err = run(&node, &[Some(&x), Some(&shape(&[1e18, 1e18]))], &ty).unwrap_err();
+        assert!(err.contains("overflows"), "{err}");
+        let err = run(&node, &[Some(&x), Some(&shape(&[0.0, 0.0, 0.0, 0.0]))], &ty).unwrap_err();
+        assert!(err.contains("no such dimension"), "{err}");
+    }
+
+    #[test]
+    fn slice_with_negative_and_clamped_indices_rejects_steps() {
+        let x = t(&(0..12).map(|v| v as f32).collect::<Vec<_>>(), &[3, 4]);
+        let node = Node::new("s", "Slice", &["x", "st", "en", "ax", "sp"], &["y"]);
+        let ty = types(&[Some(D::F32)], &[Some(D::F32)]);
+        let v = |v: &[f64]| Tensor::new(v, &Device::Cpu).unwrap();
+        // axis -1 from 1 to i64::MAX (clamped), axis 0 from -2 to 3
+        let (st, en, ax) = (
+            v(&[1.0, -2.0]),
+            v(&[9.223_372_036_854_776e18, 3.0]),
+            v(&[-1.0, 0.0]),
+        );
+        let y = run(
+            &node,
+            &[Some(&x), Some(&st), Some(&en), Some(&ax), None],
+            &ty,
+        )
+        .unwrap();
+        assert_eq!(y[0].dims(), &[2, 3]);
+        assert_eq!(flat(&y[0]), vec![5.0, 6.0, 7.0, 9.0, 10.0, 11.0]);
+        // no axes: the first len(starts) axes
+        let y = run(&node, &[Some(&x), Some(&v(&[1.0])), Some(&v(&[2.0]))], &ty).unwrap();
+        assert_eq!(flat(&y[0]), vec![4.0, 5.0, 6.0, 7.0]);
+        let sp = v(&[2.0, 1.0]);
+        let err = run(
+            &node,
+            &[Some(&x), Some(&st), Some(&en), Some(&ax), Some(&sp)],
+            &ty,
+        )
+        .unwrap_err();
+        assert!(err.contains("step 2 is not supported"), "{err}");
+        let err = run(
+            &node,
+            &[
+                Some(&x),
+                Some(&v(&[0.0])),
+                Some(&v(&[1.0])),
+                Some(&v(&[2.0])),
+            ],
+            &ty,
+        )
+        .unwrap_err();
+        assert!(err.contains("axis 2 is out of range"), "{err}");
+    }
+
+    #[test]
+    fn bad_conv_attributes_are_errors_not_panics() {
+        let x = t(&[0.0; 16], &[1, 1, 4, 4]);
+        let w = t(&[1.0; 4], &[1, 1, 2, 2]);
+        let node = Node::new("c", "Conv", &["x", "w"], &["y"])
+            .with_attr("strides", Attribute::Ints(vec![1]));
+        let ty = types(&[Some(D::F32)], &[Some(D::F32)]);
+        let err = run(&node, &[Some(&x), Some(&w)], &ty).unwrap_err();
+        assert!(err.contains("strides"), "{err}");
     }
 }

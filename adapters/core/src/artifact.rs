@@ -20,6 +20,10 @@ pub enum Format {
     OrtContrib,
     /// float16 weights cast to float32 at run time.
     Fp16,
+    /// QDQ with 16-bit integer activations (opset 21 QuantizeLinear/DequantizeLinear).
+    Qdq16,
+    /// Weights stored as integers and dequantized by constant operators; float compute.
+    WeightOnly,
 }
 
 impl Format {
@@ -32,6 +36,8 @@ impl Format {
             Format::Dynamic => "dynamic",
             Format::OrtContrib => "ort-contrib",
             Format::Fp16 => "fp16",
+            Format::Qdq16 => "qdq-int16",
+            Format::WeightOnly => "weight-only",
         }
     }
 }

@@ -44,7 +44,9 @@ impl Backend for OrtBackend {
             | Format::QOperator
             | Format::Dynamic
             | Format::OrtContrib
-            | Format::Fp16 => Support::Yes,
+            | Format::Fp16
+            | Format::Qdq16
+            | Format::WeightOnly => Support::Yes,
         }
     }
 

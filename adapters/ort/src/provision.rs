@@ -202,7 +202,7 @@ mod tests {
     }
 
     fn no_temp_files(dir: &Path) -> bool {
-        fs::read_dir(dir).map_or(false, |rd| {
+        fs::read_dir(dir).is_ok_and(|rd| {
             rd.filter_map(Result::ok)
                 .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
         })

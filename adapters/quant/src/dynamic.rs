@@ -25,8 +25,36 @@ fn weight(m: &Model, node: &Node) -> Result<(TensorData, Vec<f32>)> {
     Ok((w, v))
 }
 
+/// A weight quantized for the dynamic format: symmetric int8 integers (zero point 0, as
+/// ConvInteger takes only a per-tensor weight zero point) with one scale, or one per output
+/// channel (axis 0 of the weight as stored in the FP32 model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynamicWeight {
+    pub q: Vec<i32>,
+    pub scales: Vec<f32>,
+}
+
+/// Decides, per Conv/Gemm node, whether and how its weight is quantized (None: stays float).
+pub type DynamicWeightRule<'a> =
+    &'a dyn Fn(&Node, &TensorData, &[f32]) -> Result<Option<DynamicWeight>>;
+
+/// ONNX Runtime's `quantize_dynamic` weight rule: every Conv and Gemm, int8 symmetric per tensor.
+pub fn ort_weight(_n: &Node, w: &TensorData, wv: &[f32]) -> Result<Option<DynamicWeight>> {
+    let p = onnxruntime::params(Range::of(&w.name, wv)?, QType::INT8, true, false)
+        .map_err(|e| e.context(w.name.clone()))?;
+    Ok(Some(DynamicWeight {
+        q: quantize(wv, &p)?,
+        scales: vec![p.scale],
+    }))
+}
+
 /// Rewrites Conv and Gemm into ONNX Runtime's dynamic integer form.
 pub fn ort_dynamic(model: &Model) -> Result<Model> {
+    dynamic_rewrite(model, &ort_weight)
+}
+
+/// Rewrites the Conv/Gemm nodes `rule` selects into the dynamic integer form.
+pub fn dynamic_rewrite(model: &Model, rule: DynamicWeightRule) -> Result<Model> {
     let mut m = model.clone();
     let mut out_nodes: Vec<Node> = Vec::new();
     let mut quantized_inputs: HashMap<String, (String, String, String)> = HashMap::new();
@@ -44,6 +72,21 @@ pub fn ort_dynamic(model: &Model) -> Result<Model> {
         {
             out_nodes.push(n);
             continue;
+        }
+        let (w, wv) = weight(&m, &n)?;
+        let Some(dw) = rule(&n, &w, &wv)? else {
+            out_nodes.push(n);
+            continue;
+        };
+        let channels = w.dims[0] as usize;
+        if dw.q.len() != wv.len() || !(dw.scales.len() == 1 || dw.scales.len() == channels) {
+            return Err(QuantError::Shape(format!(
+                "{}: {} integers and {} scales for weight {:?}",
+                n.name,
+                dw.q.len(),
+                dw.scales.len(),
+                w.dims
+            )));
         }
         let x = n.inputs[0].clone();
         let (xq, xs, xz) = quantized_inputs
@@ -63,19 +106,22 @@ pub fn ort_dynamic(model: &Model) -> Result<Model> {
                 names
             })
             .clone();
-        let (w, wv) = weight(&m, &n)?;
-        let p = onnxruntime::params(Range::of(&w.name, &wv)?, QType::INT8, true, false)
-            .map_err(|e| e.context(w.name.clone()))?;
         let (q, dims) = if gemm && n.attr_int("transB", 0) == 1 {
             // MatMulInteger needs B as [K, N]: store W^T.
             let (rows, cols) = (w.dims[0] as usize, w.dims[1] as usize);
-            let t: Vec<f32> = (0..cols * rows)
-                .map(|i| wv[(i % rows) * cols + i / rows])
+            let t: Vec<i32> = (0..cols * rows)
+                .map(|i| dw.q[(i % rows) * cols + i / rows])
                 .collect();
-            (quantize(&t, &p)?, vec![cols as i64, rows as i64])
+            (t, vec![cols as i64, rows as i64])
         } else {
-            (quantize(&wv, &p)?, w.dims.clone())
+            (dw.q.clone(), w.dims.clone())
         };
+        if let Some(bad) = q.iter().find(|v| !(-128..=127).contains(*v)) {
+            return Err(QuantError::InvalidParams(format!(
+                "{}: {bad} is not int8",
+                w.name
+            )));
+        }
         let (wq, ws, wz) = (
             format!("{}_quantized", w.name),
             format!("{}_scale", w.name),
@@ -86,13 +132,20 @@ pub fn ort_dynamic(model: &Model) -> Result<Model> {
             dims,
             &q.iter().map(|v| *v as i8).collect::<Vec<_>>(),
         ));
+        // Per-channel scales broadcast over the output: [1, C, 1, 1] for Conv, [N] for Gemm.
+        let sdims = match (dw.scales.len() > 1, gemm) {
+            (false, _) => vec![],
+            (true, true) => vec![channels as i64],
+            (true, false) => {
+                let mut d = vec![1i64; w.dims.len()];
+                d[1] = channels as i64;
+                d
+            }
+        };
         m.graph
-            .add_initializer(TensorData::from_f32(ws.clone(), vec![], &[p.scale]));
-        m.graph.add_initializer(TensorData::from_i8(
-            wz.clone(),
-            vec![],
-            &[p.zero_point as i8],
-        ));
+            .add_initializer(TensorData::from_f32(ws.clone(), sdims, &dw.scales));
+        m.graph
+            .add_initializer(TensorData::from_i8(wz.clone(), vec![], &[0]));
         let out = n.outputs[0].clone();
         let base = n.name.clone();
         let scales = format!("{base}_quant_scales_mul:0");

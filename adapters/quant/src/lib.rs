@@ -28,6 +28,7 @@ pub mod midrise;
 pub mod observer;
 pub mod params;
 pub mod qdq;
+pub mod qoperator;
 pub mod quantize;
 pub mod recipe;
 pub mod scheme;

@@ -58,9 +58,15 @@ impl Backend for TractBackend {
 
     fn supports(&self, artifact: &Artifact) -> Support {
         match artifact.format {
-            Format::Fp32 | Format::Qdq | Format::QOperator | Format::Dynamic | Format::Fp16 => {
-                Support::Yes
-            }
+            Format::Fp32
+            | Format::Qdq
+            | Format::QOperator
+            | Format::Dynamic
+            | Format::Fp16
+            | Format::WeightOnly => Support::Yes,
+            Format::Qdq16 => Support::Unsupported(
+                "tract's QuantizeLinear implements only 8-bit (u8/i8) outputs, not int16".into(),
+            ),
             Format::OrtContrib => Support::Unsupported(
                 "tract does not implement ONNX Runtime contrib operators (com.microsoft domain)"
                     .into(),
@@ -69,8 +75,13 @@ impl Backend for TractBackend {
     }
 
     fn notes(&self, artifact: &Artifact) -> Option<String> {
-        (artifact.format == Format::Qdq)
-            .then(|| "tract: QDQ Conv/Gemm run in f32 (no int8 kernels)".to_string())
+        match artifact.format {
+            Format::Qdq => Some("tract: QDQ Conv/Gemm run in f32 (no int8 kernels)".into()),
+            Format::QOperator => {
+                Some("tract: QLinearConv/MatMulInteger on its int8 matmul kernels".into())
+            }
+            _ => None,
+        }
     }
 
     fn load(

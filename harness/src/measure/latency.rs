@@ -25,9 +25,9 @@ impl IterationRule {
     /// Short rule for `--quick`.
     pub const QUICK: IterationRule = IterationRule {
         warmup: 3,
-        min_iters: 30,
-        min_seconds: 0.5,
-        max_seconds: 4.0,
+        min_iters: 20,
+        min_seconds: 0.25,
+        max_seconds: 2.0,
     };
     /// Rule for throughput at a larger batch.
     pub const THROUGHPUT: IterationRule = IterationRule {
@@ -40,8 +40,8 @@ impl IterationRule {
     pub const THROUGHPUT_QUICK: IterationRule = IterationRule {
         warmup: 1,
         min_iters: 3,
-        min_seconds: 0.3,
-        max_seconds: 3.0,
+        min_seconds: 0.1,
+        max_seconds: 2.0,
     };
 
     /// Runs `step` under this rule and returns each timed iteration's duration in milliseconds.
@@ -67,9 +67,60 @@ impl IterationRule {
     }
 }
 
+impl IterationRule {
+    /// Continues a series of timed iterations already run (e.g. the accuracy pass, in
+    /// milliseconds) until the rule is satisfied, counting their time: no warm-up, at least
+    /// `min_iters` samples and `min_seconds` of timed work in total, stopping at `max_seconds`.
+    pub fn top_up<E>(
+        &self,
+        mut samples: Vec<f64>,
+        mut step: impl FnMut() -> Result<(), E>,
+    ) -> Result<Vec<f64>, E> {
+        let min = self.min_seconds * 1e3;
+        let max = self.max_seconds.max(self.min_seconds) * 1e3;
+        let mut total: f64 = samples.iter().sum();
+        while !(samples.len() >= self.min_iters && total >= min) && total < max {
+            let t = Instant::now();
+            step()?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            samples.push(ms);
+            total += ms;
+        }
+        Ok(samples)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_up_counts_earlier_samples() {
+        let rule = IterationRule {
+            warmup: 5,
+            min_iters: 4,
+            min_seconds: 0.0,
+            max_seconds: 10.0,
+        };
+        let calls = std::cell::Cell::new(0);
+        let step = || -> Result<(), ()> {
+            calls.set(calls.get() + 1);
+            Ok(())
+        };
+        // Three samples already: one more call, no warm-up.
+        assert_eq!(rule.top_up(vec![1.0, 1.0, 1.0], step).unwrap().len(), 4);
+        // Enough already: no call.
+        assert_eq!(rule.top_up(vec![1.0; 6], step).unwrap().len(), 6);
+        assert_eq!(calls.get(), 1);
+        // Past the cap already: no call either.
+        let capped = IterationRule {
+            min_iters: 100,
+            max_seconds: 0.001,
+            ..rule
+        };
+        assert_eq!(capped.top_up(vec![5.0], step).unwrap().len(), 1);
+        assert_eq!(calls.get(), 1);
+    }
 
     #[test]
     fn runs_at_least_min_iters_and_warms_up() {

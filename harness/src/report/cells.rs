@@ -18,6 +18,7 @@ pub const HEADERS: &[&str] = &[
     "img/s",
     "peak RSS",
     "top-1 % [95% CI]",
+    "Δ top-1",
     "agree fp32",
     "note",
 ];
@@ -43,7 +44,10 @@ pub fn cells(r: &Row) -> Vec<String> {
         r.backend.clone(),
         r.format.clone(),
         r.status.as_str().to_string(),
-        opt(r.size_bytes, bytes),
+        match (r.size_bytes, r.packed_bytes) {
+            (Some(s), Some(p)) => format!("{} (packed {})", bytes(s), bytes(p)),
+            (s, _) => opt(s, bytes),
+        },
         opt(r.load_ms, |v| format!("{v:.1}")),
         opt(lat.map(|l| l.p50), |v| format!("{v:.3}")),
         opt(lat.map(|l| l.p90), |v| format!("{v:.3}")),
@@ -59,6 +63,7 @@ pub fn cells(r: &Row) -> Vec<String> {
             (Some(a), None) => format!("{:.2}", a * 100.0),
             _ => "-".into(),
         },
+        opt(r.accuracy_delta_vs_fp32, |v| format!("{:+.2}", v * 100.0)),
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
         match r.status {
             Status::Ok => r.notes.clone().unwrap_or_default(),

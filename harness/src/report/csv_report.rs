@@ -28,8 +28,12 @@ struct Line<'a> {
     status: &'a str,
     reason: &'a str,
     size_bytes: Option<u64>,
+    packed_bytes: Option<u64>,
     load_ms: Option<f64>,
     quantize_ms: Option<f64>,
+    calibration_ms: Option<f64>,
+    calibration_images: Option<u64>,
+    scoring_ms: Option<f64>,
     latency_p50_ms: Option<f64>,
     latency_p90_ms: Option<f64>,
     latency_p99_ms: Option<f64>,
@@ -41,6 +45,7 @@ struct Line<'a> {
     accuracy: Option<f64>,
     accuracy_ci95_low: Option<f64>,
     accuracy_ci95_high: Option<f64>,
+    accuracy_delta_vs_fp32: Option<f64>,
     eval_samples: Option<usize>,
     agreement_with_fp32: Option<f64>,
 }
@@ -74,8 +79,12 @@ impl Reporter for Csv {
                 status: r.status.as_str(),
                 reason: r.reason.as_deref().unwrap_or(""),
                 size_bytes: r.size_bytes,
+                packed_bytes: r.packed_bytes,
                 load_ms: r.load_ms,
                 quantize_ms: r.quantize_ms,
+                calibration_ms: r.calibration_ms,
+                calibration_images: r.calibration_images,
+                scoring_ms: r.scoring_ms,
                 latency_p50_ms: l.map(|l| l.p50),
                 latency_p90_ms: l.map(|l| l.p90),
                 latency_p99_ms: l.map(|l| l.p99),
@@ -87,6 +96,7 @@ impl Reporter for Csv {
                 accuracy: r.accuracy,
                 accuracy_ci95_low: r.accuracy_ci95.map(|c| c[0]),
                 accuracy_ci95_high: r.accuracy_ci95.map(|c| c[1]),
+                accuracy_delta_vs_fp32: r.accuracy_delta_vs_fp32,
                 eval_samples: r.eval_samples,
                 agreement_with_fp32: r.agreement_with_fp32,
             })?;
@@ -109,7 +119,9 @@ mod tests {
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("scenario,git_commit,cpu,quick,technique"));
-        assert!(lines[1].contains(",ort,1.31.1,fp32,2,1,64,ok,,310000,12.5,"));
+        assert!(lines[1].contains(",ort,1.31.1,fp32,2,1,64,ok,,310000,,12.5,"));
+        assert!(lines[0].contains(",size_bytes,packed_bytes,load_ms,"));
+        assert!(lines[0].contains(",accuracy_delta_vs_fp32,"));
         assert!(lines[2].contains("failed"));
     }
 }

@@ -1,5 +1,7 @@
 //! Graph rewrites that insert QuantizeLinear/DequantizeLinear pairs (QDQ format).
 
 pub mod ort;
+pub mod writer;
 
 pub use ort::{ort_qdq, OrtQdqConfig};
+pub use writer::{write_qdq, ActQuant, BiasMode, QdqPlan, WeightLayout, WeightQuant};

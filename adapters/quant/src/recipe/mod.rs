@@ -1,10 +1,22 @@
 //! Techniques: each named recipe reproduces one framework's quantization of an FP32 model.
 
+pub mod caffe;
+pub mod ggml;
 mod ort_dynamic;
 mod ort_static;
+pub mod packed;
+pub mod pytorch;
+pub mod tflite;
+pub mod uniform;
+pub mod weights;
 
+pub use caffe::{CaffeDfp, CaffeDfpSearch, DfpWidths};
+pub use ggml::{GgmlType, GgmlWeightOnly};
 pub use ort_dynamic::OrtDynamic;
 pub use ort_static::{OrtCalibration, OrtStatic};
+pub use pytorch::{PytorchDynamic, PytorchStatic, TorchEngine};
+pub use tflite::{TfliteDynamicRange, TfliteFloat16, TfliteFullInteger};
+pub use uniform::{Tread, Uniform4};
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -20,6 +32,21 @@ use crate::params::Range;
 /// `sink(name, values)` once per batch for the graph input and each node output.
 pub trait ActivationSource {
     fn visit(&mut self, sink: &mut dyn FnMut(&str, &[f32]) -> Result<()>) -> Result<()>;
+
+    /// Global min/max of every tensor over the calibration split (the MinMax observer most
+    /// recipes share). Sources may cache it across techniques.
+    fn global_minmax(&mut self) -> Result<HashMap<String, Range>> {
+        calibrate(self, || Box::new(crate::observer::MinMaxObserver::global()))
+    }
+
+    /// Top-1 accuracy (0..=1) of `model` on the labelled calibration split, for recipes that
+    /// search against an accuracy margin (Ristretto). Sources without labels refuse.
+    fn accuracy(&mut self, _model: &Model) -> Result<f64> {
+        Err(crate::error::QuantError::Unsupported {
+            framework: "calibration source",
+            what: "scoring a model on the calibration split".into(),
+        })
+    }
 }
 
 /// The output of a technique.
@@ -29,6 +56,9 @@ pub struct Quantized {
     pub format: Format,
     /// Settings worth showing next to the row (e.g. the calibration method).
     pub notes: Vec<String>,
+    /// Bytes of the weights packed at their true bit width, when the artifact stores them in
+    /// wider containers (sub-8-bit schemes).
+    pub packed_bytes: Option<u64>,
 }
 
 /// A quantization technique (one table row per backend).
@@ -43,8 +73,8 @@ pub trait Technique: Send + Sync {
 
 /// Streams the calibration split through one observer per tensor and returns the ranges.
 /// Memory is bounded by the observers, not by the number of batches.
-pub fn calibrate(
-    calib: &mut dyn ActivationSource,
+pub fn calibrate<S: ActivationSource + ?Sized>(
+    calib: &mut S,
     mut make: impl FnMut() -> Box<dyn Observer>,
 ) -> Result<HashMap<String, Range>> {
     calibrate_named(calib, |_| Ok(make()))
@@ -52,8 +82,8 @@ pub fn calibrate(
 
 /// Like [`calibrate`], with an observer chosen per tensor name (created at the tensor's first
 /// non-empty batch).
-pub fn calibrate_named(
-    calib: &mut dyn ActivationSource,
+pub fn calibrate_named<S: ActivationSource + ?Sized>(
+    calib: &mut S,
     mut make: impl FnMut(&str) -> Result<Box<dyn Observer>>,
 ) -> Result<HashMap<String, Range>> {
     let mut observers: HashMap<String, Box<dyn Observer>> = HashMap::new();

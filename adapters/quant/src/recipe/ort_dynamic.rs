@@ -26,6 +26,7 @@ impl Technique for OrtDynamic {
             model: ort_dynamic(model)?,
             format: Format::Dynamic,
             notes: vec!["u8 act quantized at run time, s8 sym per-tensor weights".into()],
+            packed_bytes: None,
         })
     }
 }

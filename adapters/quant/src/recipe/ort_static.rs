@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use qbench_core::Format;
 use qbench_onnx::Model;
 
-use super::{calibrate, calibrate_named, ActivationSource, Quantized, Technique};
+use super::{calibrate_named, ActivationSource, Quantized, Technique};
 use crate::error::{QuantError, Result};
 use crate::observer::histogram::{Extent, ExtentObserver};
-use crate::observer::{EntropyObserver, MinMaxObserver, Observer, PercentileObserver};
+use crate::observer::{EntropyObserver, Observer, PercentileObserver};
 use crate::params::Range;
 use crate::qdq::{ort_qdq, OrtQdqConfig};
 
@@ -42,9 +42,7 @@ impl OrtStatic {
     /// Per-tensor activation ranges, as ORT's calibrator for this method computes them.
     fn ranges(&self, calib: &mut dyn ActivationSource) -> Result<HashMap<String, Range>> {
         let whole_set: fn(Extent) -> Box<dyn Observer> = match self.calibration {
-            OrtCalibration::MinMax => {
-                return calibrate(calib, || Box::new(MinMaxObserver::global()))
-            }
+            OrtCalibration::MinMax => return calib.global_minmax(),
             OrtCalibration::Entropy => |e| Box::new(EntropyObserver::ort_whole_set(e)),
             OrtCalibration::Percentile => |e| Box::new(PercentileObserver::ort_whole_set(e)),
         };
@@ -97,6 +95,7 @@ impl Technique for OrtStatic {
                 },
                 self.calibration
             )],
+            packed_bytes: None,
         })
     }
 }

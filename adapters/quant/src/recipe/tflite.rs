@@ -1,0 +1,253 @@
+//! TensorFlow Lite converter recipes (`tf.lite.TFLiteConverter` with `Optimize.DEFAULT`), with
+//! TFLite's parameter rules (DESIGN.md §5, [`crate::convention::tflite`]):
+//!
+//! * `tflite-dynamic-range`: int8 weights of tensors with at least 1,024 elements (per channel
+//!   for convolutions, per tensor for fully connected layers), activations quantized at run time.
+//! * `tflite-full-int8`: a representative dataset (min/max), int8 asymmetric activations, int8
+//!   symmetric narrow-range weights per channel (conv) / per tensor (fully connected), int32 bias
+//!   `s_in · s_w`, float model input and output.
+//! * `tflite-int16x8`: the same with int16 symmetric activations.
+//! * `tflite-float16`: every float constant stored as float16, computed in float32.
+
+use std::collections::HashMap;
+
+use qbench_core::Format;
+use qbench_onnx::{Attribute, DType, Model, Node, TensorData};
+
+use super::weights::{per_channel, per_tensor};
+use super::{ActivationSource, Quantized, Technique};
+use crate::convention::tflite;
+use crate::dynamic::{dynamic_rewrite, DynamicWeight};
+use crate::error::{QuantError, Result};
+use crate::ggml::f32_to_f16_bits;
+use crate::params::{QuantParams, Range};
+use crate::qdq::writer::{activations_of, remove_relus, weight_sites, WeightSite, QUANTIZED_OPS};
+use crate::qdq::{write_qdq, ActQuant, BiasMode, QdqPlan, WeightQuant};
+use crate::qoperator::qoperator_lite;
+use crate::scheme::QType;
+
+/// TFLite's weight rule: symmetric narrow int8, per channel for Conv, per tensor for Gemm.
+fn tflite_weight(site: &WeightSite) -> Result<WeightQuant> {
+    let rule = |r: Range| tflite::weight_params(r, 8);
+    let round = |x: &[f32], p: &QuantParams| tflite::quantize_weights(x, p);
+    if site.op_type == "Conv" {
+        per_channel(site, QType::INT8, &rule, &round)
+    } else {
+        per_tensor(site, QType::INT8, &rule, &round)
+    }
+}
+
+/// `tflite-full-int8` (`activation = QType::INT8`) and `tflite-int16x8` (`QType::INT16`).
+#[derive(Clone, Debug)]
+pub struct TfliteFullInteger {
+    pub name: &'static str,
+    pub activation: QType,
+}
+
+impl Technique for TfliteFullInteger {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn framework(&self) -> &'static str {
+        "tflite"
+    }
+
+    fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
+        let ranges = calib.global_minmax()?;
+        let mut m = model.clone();
+        // TFLite fuses Relu into the producing op (fused activation function): one tensor with
+        // the post-activation range, clamped to [zero point, qmax]. With asymmetric int8 the
+        // range starts at the zero point, so the Relu can go; with symmetric int16 (zero point
+        // 0) the Relu stays and only its output is quantized.
+        let symmetric = self.activation.bits() > 8;
+        if !symmetric {
+            remove_relus(&mut m.graph);
+        }
+        let consumers = m.graph.consumers();
+        let fused_inputs: Vec<String> = m
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.op_type == "Relu")
+            .map(|n| n.inputs[0].clone())
+            .filter(|t| consumers.get(t.as_str()).is_some_and(|c| c.len() == 1))
+            .collect();
+        let producers: HashMap<String, String> = m
+            .graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().map(|o| (o.clone(), n.op_type.clone())))
+            .collect();
+        let readers: HashMap<String, String> = m
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.op_type == "Flatten")
+            .map(|n| (n.outputs[0].clone(), n.inputs[0].clone()))
+            .collect();
+        let mut activations = HashMap::new();
+        for t in activations_of(&m.graph, QUANTIZED_OPS) {
+            if fused_inputs.contains(&t) {
+                continue;
+            }
+            // RESHAPE keeps its input's parameters; everything else has its own range.
+            let src = match producers.get(&t).map(String::as_str) {
+                Some("Flatten") => readers[&t].clone(),
+                _ => t.clone(),
+            };
+            let r = ranges.get(&src).copied().ok_or_else(|| {
+                QuantError::InvalidArgument(format!("activation {src} has no calibrated range"))
+            })?;
+            let mut params =
+                tflite::activation_params(r, self.activation).map_err(|e| e.context(t.clone()))?;
+            // The int16 scale comes from the narrow range [-32767, 32767], but TFLite's int16
+            // kernels clamp to the full [-32768, 32767]: no extra clipping.
+            if self.activation.bits() == 16 {
+                params.qmin = self.activation.full_range().0;
+            }
+            activations.insert(
+                t,
+                ActQuant {
+                    params,
+                    qtype: self.activation,
+                },
+            );
+        }
+        let weights = weight_sites(&m.graph)?
+            .iter()
+            .map(|s| Ok((s.node.clone(), tflite_weight(s)?)))
+            .collect::<Result<_>>()?;
+        let plan = QdqPlan {
+            activations,
+            weights,
+            bias: BiasMode::Int32Tflite,
+        };
+        let sixteen = self.activation.bits() > 8;
+        let qdq = write_qdq(&m, &plan)?;
+        // TFLite runs integer kernels between layers: int8 models are written in QOperator-lite
+        // form (QLinearConv / MatMulInteger); 16-bit stays QDQ (no standard int16 conv).
+        let (model, format) = if sixteen {
+            (qdq, Format::Qdq16)
+        } else {
+            (qoperator_lite(&qdq)?, Format::QOperator)
+        };
+        Ok(Quantized {
+            model,
+            format,
+            notes: vec![if sixteen {
+                "s16 sym act (scale absmax/32767), s8 sym narrow weights per-channel conv / per-tensor fc, min/max; bias int32 (TFLite: int64)".into()
+            } else {
+                "s8 asym act, s8 sym narrow weights per-channel conv / per-tensor fc, min/max, bias int32".into()
+            }],
+            packed_bytes: None,
+        })
+    }
+}
+
+/// `tflite-dynamic-range`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TfliteDynamicRange;
+
+/// TFLite leaves constant tensors below this many elements in float.
+pub const TFLITE_MIN_ELEMENTS: usize = 1024;
+
+impl Technique for TfliteDynamicRange {
+    fn name(&self) -> &'static str {
+        "tflite-dynamic-range"
+    }
+
+    fn framework(&self) -> &'static str {
+        "tflite"
+    }
+
+    fn apply(&self, model: &Model, _calib: &mut dyn ActivationSource) -> Result<Quantized> {
+        let sites: HashMap<String, WeightSite> = weight_sites(&model.graph)?
+            .into_iter()
+            .map(|s| (s.node.clone(), s))
+            .collect();
+        let rule = |n: &Node, _w: &TensorData, wv: &[f32]| -> Result<Option<DynamicWeight>> {
+            if wv.len() < TFLITE_MIN_ELEMENTS {
+                return Ok(None);
+            }
+            let site = &sites[&n.name];
+            if site.out_axis != 0 {
+                return Ok(None);
+            }
+            let wq = tflite_weight(site)?;
+            Ok(Some(DynamicWeight {
+                q: wq.q,
+                scales: wq.scales,
+            }))
+        };
+        let out = dynamic_rewrite(model, &rule)?;
+        let kept = sites
+            .values()
+            .filter(|s| s.values.len() < TFLITE_MIN_ELEMENTS)
+            .count();
+        Ok(Quantized {
+            model: out,
+            format: Format::Dynamic,
+            notes: vec![format!(
+                "s8 sym narrow weights (>= {TFLITE_MIN_ELEMENTS} elements; {kept} smaller layers stay float), act u8 per tensor at run time (TFLite: s8 per row)"
+            )],
+            packed_bytes: None,
+        })
+    }
+}
+
+/// `tflite-float16`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TfliteFloat16;
+
+/// Every float initializer stored as float16 (round to nearest even) and cast back to float32.
+pub fn float16_weights(model: &Model) -> Result<Model> {
+    let mut m = model.clone();
+    let g = &mut m.graph;
+    let mut casts = Vec::new();
+    for t in g.initializers.iter_mut().filter(|t| t.dtype == DType::F32) {
+        let v = t.to_f32().map_err(|e| QuantError::Shape(e.to_string()))?;
+        crate::error::check_finite(&t.name, &v)?;
+        let half = format!("{}_fp16", t.name);
+        let raw = v
+            .iter()
+            .flat_map(|x| f32_to_f16_bits(*x).to_le_bytes())
+            .collect();
+        casts.push(
+            Node::new(format!("{}_Cast", t.name), "Cast", &[&half], &[&t.name])
+                .with_attr("to", Attribute::Int(1)),
+        );
+        *t = TensorData {
+            name: half,
+            dtype: DType::F16,
+            dims: t.dims.clone(),
+            raw,
+        };
+    }
+    g.nodes.splice(0..0, casts);
+    g.value_info.clear();
+    g.topo_sort()
+        .map_err(|e| QuantError::Shape(e.to_string()))?;
+    g.check_inputs_defined()
+        .map_err(|e| QuantError::Shape(e.to_string()))?;
+    Ok(m)
+}
+
+impl Technique for TfliteFloat16 {
+    fn name(&self) -> &'static str {
+        "tflite-float16"
+    }
+
+    fn framework(&self) -> &'static str {
+        "tflite"
+    }
+
+    fn apply(&self, model: &Model, _calib: &mut dyn ActivationSource) -> Result<Quantized> {
+        Ok(Quantized {
+            model: float16_weights(model)?,
+            format: Format::Fp16,
+            notes: vec!["fp16 weights and biases, computed in fp32".into()],
+            packed_bytes: None,
+        })
+    }
+}

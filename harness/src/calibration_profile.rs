@@ -1,0 +1,214 @@
+//! `qbench calibration-profile`: what quantizing costs, side by side in one run. Each technique
+//! quantizes the scenario's model in its own child process (so peak memory is its own), next to
+//! a child that only runs FP32 inference over the same calibration split on the same backend
+//! (candle, batch 50). Reports calibration throughput and peak memory as ratios to that FP32
+//! run, and the rewrite time (quantize time minus calibration and scoring).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use qbench_core::{Batch, Session};
+use qbench_onnx::Model;
+use serde::{Deserialize, Serialize};
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use crate::calibration::{CandleCalibration, CALIBRATION_BATCH};
+use crate::measure::memory::peak_rss_bytes;
+use crate::registry;
+use crate::scenario::Scenario;
+use crate::timed_source::TimedSource;
+
+/// Passes of FP32 inference the reference child times (after one warm-up pass).
+const INFER_PASSES: usize = 3;
+
+/// What one child measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Probe {
+    pub what: String,
+    pub peak_rss_bytes: Option<u64>,
+    /// Images streamed and the seconds it took (calibration passes, or FP32 inference).
+    pub images: u64,
+    pub seconds: f64,
+    pub quantize_ms: Option<f64>,
+    pub scoring_ms: Option<f64>,
+}
+
+impl Probe {
+    fn images_per_s(&self) -> Option<f64> {
+        (self.images > 0 && self.seconds > 0.0).then(|| self.images as f64 / self.seconds)
+    }
+
+    fn rewrite_ms(&self) -> Option<f64> {
+        Some(self.quantize_ms? - self.seconds * 1e3 - self.scoring_ms.unwrap_or(0.0))
+    }
+}
+
+/// Child side: `what` is `fp32-inference` or a technique name; prints one JSON line.
+pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
+    let sc = Scenario::load(dir, scenario)?;
+    let fp32 = sc.fp32_artifact();
+    let calib = sc.calib_set()?;
+    let probe = if what == "fp32-inference" {
+        let mut session = qbench_candle::load_session(&fp32)?;
+        let i = &fp32.input;
+        let run = |session: &mut qbench_candle::CandleSession| -> Result<()> {
+            for start in (0..calib.len()).step_by(CALIBRATION_BATCH) {
+                let n = CALIBRATION_BATCH.min(calib.len() - start);
+                let x = calib.batch(start, n, sc.normalization());
+                let batch = Batch {
+                    data: &x,
+                    dims: [n, i.channels, i.height, i.width],
+                };
+                std::hint::black_box(session.run(&batch)?);
+            }
+            Ok(())
+        };
+        run(&mut session)?;
+        let start = Instant::now();
+        for _ in 0..INFER_PASSES {
+            run(&mut session)?;
+        }
+        Probe {
+            what: what.into(),
+            peak_rss_bytes: peak_rss_bytes(),
+            images: (INFER_PASSES * calib.len()) as u64,
+            seconds: start.elapsed().as_secs_f64(),
+            quantize_ms: None,
+            scoring_ms: None,
+        }
+    } else {
+        let t = registry::techniques()
+            .into_iter()
+            .find(|t| t.name() == what)
+            .with_context(|| format!("unknown technique {what}"))?;
+        let model = Model::load(&fp32.path)?;
+        let n = calib.len();
+        let mut source = CandleCalibration::new(&fp32, calib, sc.normalization())?;
+        let start = Instant::now();
+        let mut timed = TimedSource::new(&mut source, n);
+        t.apply(&model, &mut timed)
+            .with_context(|| format!("{what} failed"))?;
+        let quantize_ms = start.elapsed().as_secs_f64() * 1e3;
+        Probe {
+            what: what.into(),
+            peak_rss_bytes: peak_rss_bytes(),
+            images: timed.images,
+            seconds: timed.calibration.as_secs_f64(),
+            quantize_ms: Some(quantize_ms),
+            scoring_ms: Some(timed.scoring.as_secs_f64() * 1e3),
+        }
+    };
+    println!("{}", serde_json::to_string(&probe)?);
+    Ok(())
+}
+
+fn spawn(dir: &Path, scenario: &str, what: &str) -> Result<Probe> {
+    let exe = std::env::current_exe().context("cannot find the qbench executable")?;
+    let out = Command::new(exe)
+        .arg("--scenarios")
+        .arg(dir)
+        .args([
+            "calibration-profile",
+            "--scenario",
+            scenario,
+            "--child",
+            what,
+        ])
+        .output()
+        .with_context(|| format!("cannot start the {what} child"))?;
+    if !out.status.success() {
+        bail!(
+            "{what}: child failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .last()
+        .with_context(|| format!("{what}: child printed nothing"))?;
+    serde_json::from_str(line).with_context(|| format!("{what}: unreadable child output {line:?}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+/// Parent side: the FP32 reference, then one child per technique; prints the table.
+pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
+    let names: Vec<String> = if techniques.is_empty() {
+        registry::techniques()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect()
+    } else {
+        techniques.to_vec()
+    };
+    let reference = spawn(dir, scenario, "fp32-inference")?;
+    let mut b = Builder::default();
+    b.push_record([
+        "technique",
+        "calib img/s",
+        "vs fp32 inference",
+        "peak RSS",
+        "vs fp32 inference",
+        "quantize ms",
+        "calibration ms",
+        "scoring ms",
+        "rewrite ms",
+    ]);
+    let mib = |v: Option<u64>| v.map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+    b.push_record([
+        "fp32 inference (candle, batch 50)".to_string(),
+        format!("{:.0}", reference.images_per_s().unwrap_or(0.0)),
+        "1.00x".into(),
+        mib(reference.peak_rss_bytes),
+        "1.00x".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+    ]);
+    for name in &names {
+        match spawn(dir, scenario, name) {
+            Ok(p) => b.push_record([
+                name.clone(),
+                p.images_per_s().map_or("-".into(), |v| format!("{v:.0}")),
+                ratio(p.images_per_s(), reference.images_per_s()),
+                mib(p.peak_rss_bytes),
+                ratio(
+                    p.peak_rss_bytes.map(|v| v as f64),
+                    reference.peak_rss_bytes.map(|v| v as f64),
+                ),
+                p.quantize_ms.map_or("-".into(), |v| format!("{v:.0}")),
+                format!("{:.0}", p.seconds * 1e3),
+                p.scoring_ms.map_or("-".into(), |v| format!("{v:.0}")),
+                p.rewrite_ms().map_or("-".into(), |v| format!("{v:.0}")),
+            ]),
+            Err(e) => b.push_record([
+                name.clone(),
+                format!("failed: {e:#}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
+        };
+    }
+    println!("{}", b.build().with(Style::markdown()));
+    println!(
+        "\ncalibration: {} split, candle backend, batch {CALIBRATION_BATCH}; each row is its own process",
+        scenario
+    );
+    Ok(())
+}
