@@ -30,6 +30,11 @@ pub enum Command {
     /// Measure what quantizing costs: calibration throughput and peak memory against FP32
     /// inference on the same backend, and each technique's rewrite time (one process each).
     CalibrationProfile(ProfileArgs),
+    /// Write results/<scenario>/README.md and SVG charts from a results file.
+    Publish(PublishArgs),
+    /// Compare a run with a committed baseline; exit 0 (no regression), 1 (regressions) or 2
+    /// (unusable input).
+    Check(CheckArgs),
     /// Internal: measure one cell in this process and print its record as JSON.
     #[command(hide = true)]
     Cell {
@@ -64,6 +69,54 @@ pub struct CompareArgs {
     /// Per-cell time limit in seconds; a cell running longer is killed and marked failed.
     #[arg(long, default_value_t = 600)]
     pub cell_timeout: u64,
+    /// What to print on stdout: the terminal table, or the results as Markdown, CSV or JSON
+    /// for piping (the files are written either way; progress goes to stderr).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Stdout format of `compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Md,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Scenario whose results to publish.
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// Results file to publish [default: compare.json in the output folder].
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Folder for README.md and the charts [default: results/<scenario>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The committed baseline results (JSON written by `compare`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// The run to check [default: quick.json or compare.json beside the baseline, matching the
+    /// baseline's mode].
+    #[arg(long, value_name = "FILE")]
+    pub run: Option<PathBuf>,
+    /// Allowed top-1 drop in points (the statistical noise is allowed when larger) [default:
+    /// the scenario's [check] table, else 0.5].
+    #[arg(long)]
+    pub max_accuracy_drop: Option<f64>,
+    /// Allowed artifact size growth in percent [default: scenario, else 5].
+    #[arg(long)]
+    pub max_size_growth: Option<f64>,
+    /// Allowed growth in percent of a cell's p50 latency ratio to FP32 on the same backend
+    /// [default: scenario, else 50].
+    #[arg(long)]
+    pub max_latency_ratio_growth: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use qbench_core::Support;
 
 use crate::cell::CellOutcome;
-use crate::cli::CompareArgs;
-use crate::measure::accuracy::agreement;
+use crate::cli::{CompareArgs, OutputFormat};
+use crate::measure::accuracy::{agreement, paired};
 use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
 use crate::plan::CellSpec;
@@ -57,9 +57,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     } else {
         eval.len()
     };
-    // results/ sits next to scenarios/.
-    let root = dir.parent().filter(|p| !p.as_os_str().is_empty());
-    let results = root.map_or_else(|| PathBuf::from("results"), |r| r.join("results"));
+    let results = results_dir(dir);
     let out = args
         .out
         .clone()
@@ -104,6 +102,12 @@ fn command_line() -> String {
 }
 
 /// Runs `qbench compare`.
+/// The results folder: `results/` next to the scenarios folder.
+pub fn results_dir(scenarios: &Path) -> PathBuf {
+    let root = scenarios.parent().filter(|p| !p.as_os_str().is_empty());
+    root.map_or_else(|| PathBuf::from("results"), |r| r.join("results"))
+}
+
 pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let opts = options(dir, args)?;
     let runner = Runner::current(Duration::from_secs(opts.settings.cell_timeout_s))?;
@@ -151,6 +155,12 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         "compare"
     };
     let mut predictions: HashMap<(String, String), Vec<u8>> = HashMap::new();
+    // Labels of the evaluated images, for the paired comparison with FP32.
+    let labels = opts
+        .scenario
+        .eval_set()?
+        .take(opts.settings.eval_samples)
+        .labels;
     for p in &prepared {
         for b in &backends {
             let key = RowKey {
@@ -223,14 +233,19 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                 summary(&row)
             ));
             run.rows.push(row);
-            fill_agreement(&mut run.rows, &predictions);
+            fill_agreement(&mut run.rows, &predictions, &labels);
             report::write_report(&report::Json, &run, &opts.out, stem)?;
             bar.inc(1);
         }
     }
     bar.finish_and_clear();
     let mut stdout = std::io::stdout();
-    report::Terminal.render(&run, &mut stdout)?;
+    match args.format {
+        OutputFormat::Table => report::Terminal.render(&run, &mut stdout)?,
+        OutputFormat::Md => report::Markdown.render(&run, &mut stdout)?,
+        OutputFormat::Csv => report::Csv.render(&run, &mut stdout)?,
+        OutputFormat::Json => report::Json.render(&run, &mut stdout)?,
+    }
     let mut written = Vec::new();
     for r in [
         &report::Json as &dyn Reporter,
@@ -239,7 +254,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     ] {
         written.push(report::write_report(r, &run, &opts.out, stem)?);
     }
-    println!(
+    let results_line = format!(
         "results: {}",
         written
             .iter()
@@ -247,6 +262,11 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if args.format == OutputFormat::Table {
+        println!("{results_line}");
+    } else {
+        eprintln!("{results_line}");
+    }
     if run.rows.iter().all(|r| r.status != Status::Ok) {
         bail!("no cell could be measured");
     }
@@ -282,7 +302,11 @@ fn measured_row(key: RowKey, m: crate::cell::Measured) -> Row {
 
 /// Agreement of each row's predictions with its FP32 reference: the FP32 artifact on the same
 /// backend, or, for FP32 rows, the first backend whose FP32 cell succeeded.
-fn fill_agreement(rows: &mut [Row], predictions: &HashMap<(String, String), Vec<u8>>) {
+fn fill_agreement(
+    rows: &mut [Row],
+    predictions: &HashMap<(String, String), Vec<u8>>,
+    labels: &[u8],
+) {
     let first_fp32 = rows
         .iter()
         .find(|r| {
@@ -315,5 +339,14 @@ fn fill_agreement(rows: &mut [Row], predictions: &HashMap<(String, String), Vec<
             (Some(a), Some(f)) => Some(a - f),
             _ => None,
         };
+        // Paired on the same images: interval of the difference and McNemar's exact test.
+        let mine = predictions.get(&(r.technique.clone(), r.backend.clone()));
+        let fp32 = predictions.get(&("fp32".to_string(), r.backend.clone()));
+        if let (Some(q), Some(f)) = (mine, fp32) {
+            if let Some(p) = paired(f, q, labels) {
+                r.accuracy_delta_ci95 = Some(p.ci95);
+                r.mcnemar_p = Some(p.p_value);
+            }
+        }
     }
 }

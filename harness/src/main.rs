@@ -7,6 +7,16 @@ use qbench::scenario;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let dir = scenario::scenarios_dir(cli.scenarios.as_deref());
+    if let Command::Check(args) = &cli.command {
+        return match qbench::check::run(&dir, args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let result = match &cli.command {
         Command::Compare(args) => qbench::compare::run(&dir, args),
         Command::Train(args) => qbench::train_cmd::run(&dir, args),
@@ -29,6 +39,18 @@ fn main() -> ExitCode {
             None => qbench::calibration_profile::run(&dir, &a.scenario, &a.techniques),
         },
         Command::Cell { spec } => qbench::cell::main(spec),
+        Command::Check(_) => unreachable!("handled above"),
+        Command::Publish(a) => {
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| qbench::compare::results_dir(&dir).join(&a.scenario));
+            qbench::publish::run(&a.scenario, a.from.as_deref(), &out).map(|written| {
+                for p in written {
+                    println!("wrote {}", p.display());
+                }
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

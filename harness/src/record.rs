@@ -59,6 +59,12 @@ pub struct Row {
     /// Top-1 minus the FP32 artifact's top-1 on the same backend (fraction, not points).
     #[serde(default)]
     pub accuracy_delta_vs_fp32: Option<f64>,
+    /// 95% interval of that change, paired on the same images.
+    #[serde(default)]
+    pub accuracy_delta_ci95: Option<[f64; 2]>,
+    /// Exact McNemar p-value of the change (discordant images only).
+    #[serde(default)]
+    pub mcnemar_p: Option<f64>,
     pub eval_samples: Option<usize>,
     /// Top-1 agreement with the FP32 model's predictions (the FP32 reference is the FP32
     /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
@@ -94,6 +100,8 @@ impl Row {
             accuracy: None,
             accuracy_ci95: None,
             accuracy_delta_vs_fp32: None,
+            accuracy_delta_ci95: None,
+            mcnemar_p: None,
             eval_samples: None,
             agreement_with_fp32: None,
             agreement_reference: None,

@@ -21,6 +21,9 @@ pub struct Scenario {
     pub preprocess: Preprocess,
     pub metric: Metric,
     pub train: Option<TrainSpec>,
+    /// Regression-gate thresholds for `qbench check` (defaults when absent).
+    #[serde(default)]
+    pub check: Option<crate::check::Thresholds>,
     /// Directory the scenario's relative paths are resolved against.
     #[serde(skip)]
     pub dir: PathBuf,

@@ -101,7 +101,10 @@ fn quick_compare_measures_every_backend() {
         }
     }
     // Sub-8-bit rows report their packed size next to the container size.
-    for r in all.iter().filter(|r| r["technique"] == "uniform-midrise-4bit") {
+    for r in all
+        .iter()
+        .filter(|r| r["technique"] == "uniform-midrise-4bit")
+    {
         assert!(r["packed_bytes"].as_f64().unwrap() < r["size_bytes"].as_f64().unwrap() / 2.0);
     }
     let csv = std::fs::read_to_string(out.path().join("quick.csv")).unwrap();

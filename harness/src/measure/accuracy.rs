@@ -31,9 +31,97 @@ pub fn top1(predictions: &[u8], labels: &[u8]) -> (usize, f64) {
     (k, k as f64 / labels.len().max(1) as f64)
 }
 
+/// Paired comparison of two classifiers on the same images (e.g. a quantized model against
+/// FP32): the accuracy difference with a 95% interval and McNemar's exact two-sided p-value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Paired {
+    /// `accuracy(b) - accuracy(a)`.
+    pub diff: f64,
+    pub ci95: [f64; 2],
+    /// Images only `a` classified correctly, and only `b`.
+    pub only_a: usize,
+    pub only_b: usize,
+    /// Exact McNemar p-value (binomial test on the discordant pairs).
+    pub p_value: f64,
+}
+
+/// Compares predictions `a` and `b` against `labels` (same images, same order).
+pub fn paired(a: &[u8], b: &[u8], labels: &[u8]) -> Option<Paired> {
+    let n = labels.len();
+    if n == 0 || a.len() != n || b.len() != n {
+        return None;
+    }
+    let (mut only_a, mut only_b) = (0usize, 0usize);
+    for ((x, y), l) in a.iter().zip(b).zip(labels) {
+        match (x == l, y == l) {
+            (true, false) => only_a += 1,
+            (false, true) => only_b += 1,
+            _ => {}
+        }
+    }
+    let nf = n as f64;
+    let diff = (only_b as f64 - only_a as f64) / nf;
+    // Variance of the paired difference of proportions.
+    let var = ((only_a + only_b) as f64 / nf - diff * diff) / nf;
+    let half = 1.959_963_984_540_054 * var.max(0.0).sqrt();
+    Some(Paired {
+        diff,
+        ci95: [diff - half, diff + half],
+        only_a,
+        only_b,
+        p_value: mcnemar_exact(only_a, only_b),
+    })
+}
+
+/// Exact two-sided McNemar p-value: `min(1, 2·P[X <= min(b, c)])`, X ~ Binomial(b + c, 1/2).
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // Sum binomial probabilities in log space (n can be in the thousands).
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0f64; // ln C(n, 0)
+    let mut total = 0.0f64;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        total += (ln_choose + ln_half_n).exp();
+    }
+    (2.0 * total).min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mcnemar_by_hand() {
+        // b = 0, c = 5: p = 2 / 32.
+        assert!((mcnemar_exact(0, 5) - 0.0625).abs() < 1e-12);
+        // b = 1, c = 9: 2·(1 + 10)/1024.
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(3, 3), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // Large counts stay finite: 4000 vs 4200 discordant pairs.
+        let p = mcnemar_exact(4000, 4200);
+        assert!(p > 0.01 && p < 0.05, "{p}");
+    }
+
+    #[test]
+    fn paired_difference_counts_discordant_images() {
+        let labels = [0, 1, 2, 3, 4, 5];
+        let a = [0, 1, 2, 3, 0, 0]; // 4 right
+        let b = [0, 1, 2, 0, 4, 5]; // 5 right
+        let p = paired(&a, &b, &labels).unwrap();
+        assert_eq!((p.only_a, p.only_b), (1, 2));
+        assert!((p.diff - 1.0 / 6.0).abs() < 1e-12);
+        assert!(p.ci95[0] < p.diff && p.diff < p.ci95[1]);
+        assert_eq!(p.p_value, 1.0);
+        assert!(paired(&a, &b[..5], &labels).is_none());
+    }
 
     #[test]
     fn wilson_matches_reference_values() {

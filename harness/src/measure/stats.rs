@@ -13,6 +13,26 @@ pub struct LatencyStats {
     pub min: f64,
     pub max: f64,
     pub n: usize,
+    /// Coefficient of variation, `std / mean`.
+    #[serde(default)]
+    pub cv: f64,
+    /// Distribution-free 95% confidence interval of the median (order statistics).
+    #[serde(default)]
+    pub p50_ci95: [f64; 2],
+}
+
+/// 95% confidence interval of the median of sorted samples from order statistics: the ranks
+/// `n/2 ∓ 1.96·sqrt(n)/2` (normal approximation of the binomial(n, 1/2) rank distribution),
+/// widened to the whole range when n is too small for that.
+pub fn median_ci95(sorted: &[f64]) -> [f64; 2] {
+    let n = sorted.len();
+    if n == 0 {
+        return [f64::NAN, f64::NAN];
+    }
+    let half = 1.959_963_984_540_054 * (n as f64).sqrt() / 2.0;
+    let lo = ((n as f64 / 2.0 - half).floor() as isize).max(0) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    [sorted[lo], sorted[hi]]
 }
 
 /// The q-quantile (0..=1) of sorted samples, linearly interpolated between order statistics.
@@ -49,6 +69,8 @@ impl LatencyStats {
             min: s[0],
             max: s[n - 1],
             n,
+            cv: if mean > 0.0 { var.sqrt() / mean } else { 0.0 },
+            p50_ci95: median_ci95(&s),
         })
     }
 }
@@ -73,6 +95,19 @@ mod tests {
         let s = LatencyStats::from_samples(&[7.0]).unwrap();
         assert_eq!((s.p50, s.p99, s.std), (7.0, 7.0, 0.0));
         assert!(LatencyStats::from_samples(&[]).is_none());
+    }
+
+    #[test]
+    fn median_interval_brackets_the_median_and_narrows_with_n() {
+        let s: Vec<f64> = (0..100).map(f64::from).collect();
+        // n = 100: ranks 50 -+ 9.8 -> [40, 60].
+        assert_eq!(median_ci95(&s), [40.0, 60.0]);
+        let big: Vec<f64> = (0..10_000).map(|i| i as f64 / 100.0).collect();
+        let [lo, hi] = median_ci95(&big);
+        assert!(lo < 50.0 && hi > 50.0 && hi - lo < 2.0, "{lo} {hi}");
+        assert_eq!(median_ci95(&[3.0]), [3.0, 3.0]);
+        let st = LatencyStats::from_samples(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((st.cv - 0.5).abs() < 1e-12);
     }
 
     #[test]

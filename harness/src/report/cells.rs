@@ -63,7 +63,11 @@ pub fn cells(r: &Row) -> Vec<String> {
             (Some(a), None) => format!("{:.2}", a * 100.0),
             _ => "-".into(),
         },
-        opt(r.accuracy_delta_vs_fp32, |v| format!("{:+.2}", v * 100.0)),
+        match (r.accuracy_delta_vs_fp32, r.mcnemar_p) {
+            // A star marks a change McNemar's test finds significant at 5%.
+            (Some(d), Some(p)) => format!("{:+.2}{}", d * 100.0, if p < 0.05 { "*" } else { "" }),
+            (d, _) => opt(d, |v| format!("{:+.2}", v * 100.0)),
+        },
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
         match r.status {
             Status::Ok => r.notes.clone().unwrap_or_default(),

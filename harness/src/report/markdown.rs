@@ -41,49 +41,54 @@ impl Reporter for Markdown {
             let c: Vec<String> = cells(r).iter().map(|s| escape(s)).collect();
             writeln!(out, "| {} |", c.join(" | "))?;
         }
-        let s = &run.settings;
-        writeln!(out, "\n## Environment\n")?;
-        writeln!(out, "- command: `{}`", run.command)?;
-        writeln!(
-            out,
-            "- qbench {} (commit {})",
-            run.qbench_version,
-            run.git_commit.as_deref().unwrap_or("unknown")
-        )?;
-        writeln!(out, "- started: {}", run.started_at)?;
-        writeln!(
-            out,
-            "- CPU: {} ({} cores; ISA: {})",
-            run.machine.cpu,
-            run.machine.cores,
-            run.machine.isa.join(", ")
-        )?;
-        writeln!(
-            out,
-            "- OS: {}; governor: {}",
-            run.machine.os,
-            run.machine.governor.as_deref().unwrap_or("not readable")
-        )?;
-        for (b, v) in &run.backends {
-            writeln!(out, "- {b}: {v}")?;
-        }
-        writeln!(
-            out,
-            "- settings: {} threads; latency at batch {} (warm-up {}, at least {} runs and {} s, at most {} s); \
-             throughput and accuracy at batch {}; {} evaluation images{}",
-            s.threads,
-            s.batch,
-            s.latency_rule.warmup,
-            s.latency_rule.min_iters,
-            s.latency_rule.min_seconds,
-            s.latency_rule.max_seconds,
-            s.throughput_batch,
-            s.eval_samples,
-            if s.quick { "; QUICK run" } else { "" }
-        )?;
-        writeln!(out, "- peak RSS is per cell (each cell runs in its own process) and includes the evaluation data.")?;
-        Ok(())
+        environment(run, out)
     }
+}
+
+/// The environment block (command, commit, machine, runtimes, settings) as a Markdown section.
+pub fn environment(run: &Run, out: &mut dyn Write) -> Result<()> {
+    let s = &run.settings;
+    writeln!(out, "\n## Environment\n")?;
+    writeln!(out, "- command: `{}`", run.command)?;
+    writeln!(
+        out,
+        "- qbench {} (commit {})",
+        run.qbench_version,
+        run.git_commit.as_deref().unwrap_or("unknown")
+    )?;
+    writeln!(out, "- started: {}", run.started_at)?;
+    writeln!(
+        out,
+        "- CPU: {} ({} cores; ISA: {})",
+        run.machine.cpu,
+        run.machine.cores,
+        run.machine.isa.join(", ")
+    )?;
+    writeln!(
+        out,
+        "- OS: {}; governor: {}",
+        run.machine.os,
+        run.machine.governor.as_deref().unwrap_or("not readable")
+    )?;
+    for (b, v) in &run.backends {
+        writeln!(out, "- {b}: {v}")?;
+    }
+    writeln!(
+        out,
+        "- settings: {} threads; latency at batch {} (warm-up {}, at least {} runs and {} s, at most {} s); \
+         throughput and accuracy at batch {}; {} evaluation images{}",
+        s.threads,
+        s.batch,
+        s.latency_rule.warmup,
+        s.latency_rule.min_iters,
+        s.latency_rule.min_seconds,
+        s.latency_rule.max_seconds,
+        s.throughput_batch,
+        s.eval_samples,
+        if s.quick { "; QUICK run" } else { "" }
+    )?;
+    writeln!(out, "- peak RSS is per cell (each cell runs in its own process) and includes the evaluation data.")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub use cells::bytes;
 pub use csv_report::Csv;
 pub use json_report::Json;
-pub use markdown::Markdown;
+pub use markdown::{environment, Markdown};
 pub use terminal::Terminal;
 
 use crate::record::Run;

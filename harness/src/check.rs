@@ -1,0 +1,411 @@
+//! `qbench check`: the regression gate. Compares a run with a committed baseline, cell by cell
+//! (technique x backend x batch x threads), and decides:
+//!
+//! * a cell that was `ok` and is now `failed`, `unsupported` or missing: regression;
+//! * top-1 dropped by more than the larger of `--max-accuracy-drop` (points) and the noise (the
+//!   95% half-width of the difference of two independent proportions);
+//! * the artifact grew by more than `--max-size-growth` percent;
+//! * the latency **ratio to FP32 on the same backend in the same run** (which cancels the
+//!   machine's speed) got worse by more than `--max-latency-ratio-growth` percent. When the two
+//!   runs' CPUs differ (model or ISA flags), ratios are shown but not gated: integer kernels
+//!   change with the ISA (e.g. VNNI), so a ratio from another CPU is no baseline.
+//!
+//! Exit codes (see `main.rs`): 0 no regression, 1 regressions, 2 unusable input.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use crate::record::{Row, Run, Status};
+
+/// Thresholds of the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Allowed top-1 drop in points (the noise is allowed too, whichever is larger).
+    pub max_accuracy_drop: f64,
+    /// Allowed artifact growth in percent.
+    pub max_size_growth: f64,
+    /// Allowed growth of the latency ratio to FP32 (same backend, same run) in percent.
+    pub max_latency_ratio_growth: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_accuracy_drop: 0.5,
+            max_size_growth: 5.0,
+            max_latency_ratio_growth: 50.0,
+        }
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub cell: String,
+    pub what: &'static str,
+    pub baseline: String,
+    pub run: String,
+    pub regression: bool,
+}
+
+/// The gate's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub compared: usize,
+    pub findings: Vec<Finding>,
+    /// Why latency was not gated, if it was not.
+    pub latency_not_gated: Option<String>,
+}
+
+impl Verdict {
+    pub fn regressions(&self) -> usize {
+        self.findings.iter().filter(|f| f.regression).count()
+    }
+}
+
+/// Reads a results JSON file; any problem is an error naming the file.
+pub fn load_run(path: &Path) -> Result<Run> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a qbench results file", path.display()))
+}
+
+fn key(r: &Row) -> String {
+    format!(
+        "{} / {} (batch {}, {} threads)",
+        r.technique, r.backend, r.batch, r.threads
+    )
+}
+
+/// p50 latency of a cell divided by the FP32 cell's on the same backend in the same run.
+fn latency_ratios(run: &Run) -> HashMap<String, f64> {
+    let fp32: HashMap<(&str, usize, usize), f64> = run
+        .rows
+        .iter()
+        .filter(|r| r.technique == "fp32")
+        .filter_map(|r| {
+            Some((
+                (r.backend.as_str(), r.batch, r.threads),
+                r.latency_ms.as_ref()?.p50,
+            ))
+        })
+        .collect();
+    run.rows
+        .iter()
+        .filter_map(|r| {
+            let base = fp32.get(&(r.backend.as_str(), r.batch, r.threads))?;
+            let p50 = r.latency_ms.as_ref()?.p50;
+            (*base > 0.0).then(|| (key(r), p50 / base))
+        })
+        .collect()
+}
+
+/// 95% half-width of the difference of two independent proportions.
+fn noise(p1: f64, n1: usize, p2: f64, n2: usize) -> f64 {
+    let v = |p: f64, n: usize| {
+        if n == 0 {
+            0.0
+        } else {
+            p * (1.0 - p) / n as f64
+        }
+    };
+    1.959_963_984_540_054 * (v(p1, n1) + v(p2, n2)).sqrt()
+}
+
+/// Compares `run` with `baseline`.
+pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
+    if baseline.scenario != run.scenario {
+        bail!(
+            "the baseline is for scenario {:?} but the run is for {:?}",
+            baseline.scenario,
+            run.scenario
+        );
+    }
+    if baseline.settings.quick != run.settings.quick {
+        bail!(
+            "the baseline is a {} run but the run is a {} run",
+            if baseline.settings.quick {
+                "--quick"
+            } else {
+                "full"
+            },
+            if run.settings.quick {
+                "--quick"
+            } else {
+                "full"
+            }
+        );
+    }
+    let same_cpu =
+        baseline.machine.cpu == run.machine.cpu && baseline.machine.isa == run.machine.isa;
+    let latency_not_gated = (!same_cpu).then(|| {
+        format!(
+            "CPU differs ({} [{}] vs {} [{}])",
+            baseline.machine.cpu,
+            baseline.machine.isa.join(" "),
+            run.machine.cpu,
+            run.machine.isa.join(" ")
+        )
+    });
+    let now: HashMap<String, &Row> = run.rows.iter().map(|r| (key(r), r)).collect();
+    let (base_ratio, run_ratio) = (latency_ratios(baseline), latency_ratios(run));
+    let mut findings = Vec::new();
+    let mut compared = 0;
+    for b in &baseline.rows {
+        let k = key(b);
+        let Some(r) = now.get(&k) else {
+            if b.status == Status::Ok {
+                findings.push(Finding {
+                    cell: k,
+                    what: "status",
+                    baseline: "ok".into(),
+                    run: "missing".into(),
+                    regression: true,
+                });
+            }
+            continue;
+        };
+        compared += 1;
+        if b.status != r.status {
+            findings.push(Finding {
+                cell: k.clone(),
+                what: "status",
+                baseline: b.status.as_str().into(),
+                run: format!(
+                    "{}{}",
+                    r.status.as_str(),
+                    r.reason
+                        .as_deref()
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
+                ),
+                regression: b.status == Status::Ok,
+            });
+        }
+        if b.status != Status::Ok || r.status != Status::Ok {
+            continue;
+        }
+        if let (Some(ba), Some(ra)) = (b.accuracy, r.accuracy) {
+            let allowed = (t.max_accuracy_drop / 100.0).max(noise(
+                ba,
+                b.eval_samples.unwrap_or(0),
+                ra,
+                r.eval_samples.unwrap_or(0),
+            ));
+            if ba - ra > 1e-12 {
+                findings.push(Finding {
+                    cell: k.clone(),
+                    what: "top-1",
+                    baseline: format!("{:.2}%", ba * 100.0),
+                    run: format!("{:.2}% (allowed drop {:.2})", ra * 100.0, allowed * 100.0),
+                    regression: ba - ra > allowed,
+                });
+            }
+        }
+        if let (Some(bs), Some(rs)) = (b.size_bytes, r.size_bytes) {
+            let growth = (rs as f64 / bs.max(1) as f64 - 1.0) * 100.0;
+            if growth > 0.0 {
+                findings.push(Finding {
+                    cell: k.clone(),
+                    what: "size",
+                    baseline: format!("{bs} B"),
+                    run: format!("{rs} B ({growth:+.1}%)"),
+                    regression: growth > t.max_size_growth,
+                });
+            }
+        }
+        if b.technique != "fp32" {
+            if let (Some(bq), Some(rq)) = (base_ratio.get(&k), run_ratio.get(&k)) {
+                let growth = (rq / bq - 1.0) * 100.0;
+                if growth > t.max_latency_ratio_growth / 2.0 {
+                    findings.push(Finding {
+                        cell: k.clone(),
+                        what: "latency / fp32",
+                        baseline: format!("{bq:.2}x"),
+                        run: format!("{rq:.2}x ({growth:+.0}%)"),
+                        regression: same_cpu && growth > t.max_latency_ratio_growth,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Verdict {
+        compared,
+        findings,
+        latency_not_gated,
+    })
+}
+
+/// The default run to check: the results file beside the baseline for the same mode.
+pub fn default_run_path(baseline: &Path, quick: bool) -> PathBuf {
+    baseline.parent().unwrap_or(Path::new(".")).join(if quick {
+        "quick.json"
+    } else {
+        "compare.json"
+    })
+}
+
+/// The `check` command: loads both files, resolves thresholds (defaults, then the scenario's
+/// `[check]` table, then the command line), prints the verdict; `Ok(false)` on regressions.
+pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
+    let baseline = load_run(&args.baseline)?;
+    let run_path = args
+        .run
+        .clone()
+        .unwrap_or_else(|| default_run_path(&args.baseline, baseline.settings.quick));
+    let run = load_run(&run_path)?;
+    let mut t = crate::scenario::Scenario::load(dir, &baseline.scenario)
+        .ok()
+        .and_then(|s| s.check)
+        .unwrap_or_default();
+    if let Some(v) = args.max_accuracy_drop {
+        t.max_accuracy_drop = v;
+    }
+    if let Some(v) = args.max_size_growth {
+        t.max_size_growth = v;
+    }
+    if let Some(v) = args.max_latency_ratio_growth {
+        t.max_latency_ratio_growth = v;
+    }
+    let verdict = compare(&baseline, &run, &t)?;
+    println!(
+        "checking {} against baseline {} (scenario {}, {}; thresholds: top-1 drop {} pts, size +{}%, latency/fp32 +{}%)",
+        run_path.display(),
+        args.baseline.display(),
+        baseline.scenario,
+        if baseline.settings.quick { "quick" } else { "full" },
+        t.max_accuracy_drop,
+        t.max_size_growth,
+        t.max_latency_ratio_growth
+    );
+    report(&verdict, &mut std::io::stdout())
+}
+
+/// Prints the verdict; returns whether the gate passes.
+pub fn report(v: &Verdict, out: &mut dyn std::io::Write) -> Result<bool> {
+    if !v.findings.is_empty() {
+        let mut b = Builder::default();
+        b.push_record(["cell", "what", "baseline", "run", "verdict"]);
+        for f in &v.findings {
+            b.push_record([
+                f.cell.clone(),
+                f.what.to_string(),
+                f.baseline.clone(),
+                f.run.clone(),
+                if f.regression { "REGRESSION" } else { "ok" }.to_string(),
+            ]);
+        }
+        writeln!(out, "{}", b.build().with(Style::markdown()))?;
+    }
+    if let Some(why) = &v.latency_not_gated {
+        writeln!(out, "latency ratios not gated: {why}")?;
+    }
+    let n = v.regressions();
+    if n == 0 {
+        writeln!(out, "no regressions ({} cells compared)", v.compared)?;
+    } else {
+        writeln!(out, "{n} regression(s) in {} cells compared", v.compared)?;
+    }
+    Ok(n == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::stats::LatencyStats;
+
+    /// The report fixture plus an int8 row on ort at 2x the FP32 latency.
+    fn baseline() -> Run {
+        let mut run = crate::report::fixture::run();
+        let mut q = run.rows[0].clone();
+        q.technique = "int8".into();
+        q.latency_ms = LatencyStats::from_samples(&[3.0, 4.0, 5.0]);
+        q.size_bytes = Some(100_000);
+        q.accuracy = Some(0.91);
+        run.rows.push(q);
+        run
+    }
+
+    fn verdict(b: &Run, r: &Run) -> Verdict {
+        compare(b, r, &Thresholds::default()).unwrap()
+    }
+
+    #[test]
+    fn a_run_passes_against_itself() {
+        let b = baseline();
+        let v = verdict(&b, &b);
+        assert_eq!((v.compared, v.regressions()), (3, 0));
+        let mut out = Vec::new();
+        assert!(report(&v, &mut out).unwrap());
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("no regressions (3 cells compared)"));
+    }
+
+    #[test]
+    fn degraded_runs_fail() {
+        let b = baseline();
+        // Accuracy: -1 point on 10,000 images is beyond 0.5 points and beyond the noise.
+        let mut r = b.clone();
+        r.rows[2].accuracy = Some(0.90);
+        assert_eq!(verdict(&b, &r).regressions(), 1);
+        // -0.3 points: within the threshold.
+        r.rows[2].accuracy = Some(0.907);
+        let v = verdict(&b, &r);
+        assert_eq!(v.regressions(), 0);
+        assert_eq!(v.findings.len(), 1, "reported, not failed");
+        // Size +10%.
+        let mut r = b.clone();
+        r.rows[2].size_bytes = Some(110_000);
+        assert_eq!(verdict(&b, &r).regressions(), 1);
+        // Latency ratio to FP32 from 2x to 4x; the same slowdown of every cell passes.
+        let mut r = b.clone();
+        r.rows[2].latency_ms = LatencyStats::from_samples(&[7.0, 8.0, 9.0]);
+        assert_eq!(verdict(&b, &r).regressions(), 1);
+        let mut r = b.clone();
+        r.rows[0].latency_ms = LatencyStats::from_samples(&[2.0, 4.0, 6.0]);
+        r.rows[2].latency_ms = LatencyStats::from_samples(&[6.0, 8.0, 10.0]);
+        assert_eq!(verdict(&b, &r).regressions(), 0);
+        // ... but not gated on another CPU.
+        let mut r = b.clone();
+        r.rows[2].latency_ms = LatencyStats::from_samples(&[7.0, 8.0, 9.0]);
+        r.machine.isa.push("avx512_vnni".into());
+        let v = verdict(&b, &r);
+        assert_eq!(v.regressions(), 0);
+        assert!(v.latency_not_gated.is_some());
+        // Status: ok -> failed, and a missing cell.
+        let mut r = b.clone();
+        r.rows[2].status = Status::Failed;
+        r.rows[2].reason = Some("crashed".into());
+        assert_eq!(verdict(&b, &r).regressions(), 1);
+        let mut r = b.clone();
+        r.rows.pop();
+        assert_eq!(verdict(&b, &r).regressions(), 1);
+        let mut out = Vec::new();
+        assert!(!report(&verdict(&b, &r), &mut out).unwrap());
+        assert!(String::from_utf8(out).unwrap().contains("REGRESSION"));
+    }
+
+    #[test]
+    fn unusable_input_is_an_error() {
+        let b = baseline();
+        let mut r = b.clone();
+        r.scenario = "other".into();
+        assert!(compare(&b, &r, &Thresholds::default()).is_err());
+        let mut r = b.clone();
+        r.settings.quick = true;
+        assert!(compare(&b, &r, &Thresholds::default()).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.json");
+        std::fs::write(&p, "{\"scenario\": 1").unwrap();
+        let err = load_run(&p).unwrap_err().to_string();
+        assert!(err.contains("bad.json"), "{err}");
+        assert!(load_run(&dir.path().join("missing.json")).is_err());
+    }
+}
