@@ -22,6 +22,46 @@ use tabled::settings::Style;
 
 use crate::record::{Row, Run, Status};
 
+/// How well two runs of the same cells agree (DESIGN §6: noisy machines).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stability {
+    /// Cells measured in both runs.
+    pub cells: usize,
+    /// Cells whose p50 in the run lies in the baseline's 95% median interval or within 5%.
+    pub latency_stable: usize,
+    /// Cells with identical top-1.
+    pub accuracy_identical: usize,
+}
+
+/// Compares the measured cells of two runs.
+pub fn stability(baseline: &Run, run: &Run) -> Stability {
+    let now: HashMap<String, &Row> = run.rows.iter().map(|r| (key(r), r)).collect();
+    let mut s = Stability {
+        cells: 0,
+        latency_stable: 0,
+        accuracy_identical: 0,
+    };
+    for b in baseline.rows.iter().filter(|r| r.status == Status::Ok) {
+        let Some(r) = now.get(&key(b)).filter(|r| r.status == Status::Ok) else {
+            continue;
+        };
+        let (Some(bl), Some(rl)) = (&b.latency_ms, &r.latency_ms) else {
+            continue;
+        };
+        s.cells += 1;
+        let [lo, hi] = bl.p50_ci95;
+        let within_ci = lo <= rl.p50 && rl.p50 <= hi;
+        let within_5 = (rl.p50 / bl.p50 - 1.0).abs() <= 0.05;
+        if within_ci || within_5 {
+            s.latency_stable += 1;
+        }
+        if b.accuracy == r.accuracy {
+            s.accuracy_identical += 1;
+        }
+    }
+    s
+}
+
 /// Thresholds of the gate.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -274,6 +314,7 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         t.max_latency_ratio_growth = v;
     }
     let verdict = compare(&baseline, &run, &t)?;
+    let st = stability(&baseline, &run);
     println!(
         "checking {} against baseline {} (scenario {}, {}; thresholds: top-1 drop {} pts, size +{}%, latency/fp32 +{}%)",
         run_path.display(),
@@ -284,6 +325,16 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         t.max_size_growth,
         t.max_latency_ratio_growth
     );
+    if st.cells > 0 {
+        println!(
+            "stability: p50 within the baseline's 95% median interval or 5%: {}/{} cells ({:.0}%); identical top-1: {}/{}",
+            st.latency_stable,
+            st.cells,
+            100.0 * st.latency_stable as f64 / st.cells as f64,
+            st.accuracy_identical,
+            st.cells
+        );
+    }
     report(&verdict, &mut std::io::stdout())
 }
 
@@ -390,6 +441,22 @@ mod tests {
         let mut out = Vec::new();
         assert!(!report(&verdict(&b, &r), &mut out).unwrap());
         assert!(String::from_utf8(out).unwrap().contains("REGRESSION"));
+    }
+
+    #[test]
+    fn stability_counts_cells_within_interval_or_five_percent() {
+        let b = baseline();
+        let s = stability(&b, &b);
+        assert_eq!((s.cells, s.latency_stable, s.accuracy_identical), (2, 2, 2));
+        let mut r = b.clone();
+        // fp32 p50 2.0, interval [1, 3]: 2.9 is inside; int8 p50 4.0 -> 4.15 is within 5%.
+        r.rows[0].latency_ms = LatencyStats::from_samples(&[2.9, 2.9, 2.9]);
+        r.rows[2].latency_ms = LatencyStats::from_samples(&[4.15, 4.15, 4.15]);
+        assert_eq!(stability(&b, &r).latency_stable, 2);
+        r.rows[2].latency_ms = LatencyStats::from_samples(&[6.0, 6.0, 6.0]);
+        r.rows[2].accuracy = Some(0.5);
+        let s = stability(&b, &r);
+        assert_eq!((s.latency_stable, s.accuracy_identical), (1, 1));
     }
 
     #[test]
