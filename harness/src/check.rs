@@ -2,8 +2,10 @@
 //! (technique x backend x batch x threads), and decides:
 //!
 //! * a cell that was `ok` and is now `failed`, `unsupported` or missing: regression;
-//! * top-1 dropped by more than the larger of `--max-accuracy-drop` (points) and the noise (the
-//!   95% half-width of the difference of two independent proportions);
+//! * top-1 dropped by more than the larger of `--max-accuracy-drop` (points) and the noise. On
+//!   the same evaluation images (same scenario and sample count) a change is not sampling noise:
+//!   the threshold alone applies. On different image sets, the noise is the 95% half-width of
+//!   the difference of two independent proportions;
 //! * the artifact grew by more than `--max-size-growth` percent;
 //! * the latency **ratio to FP32 on the same backend in the same run** (which cancels the
 //!   machine's speed) got worse by more than `--max-latency-ratio-growth` percent. When the two
@@ -232,12 +234,18 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
             continue;
         }
         if let (Some(ba), Some(ra)) = (b.accuracy, r.accuracy) {
-            let allowed = (t.max_accuracy_drop / 100.0).max(noise(
-                ba,
-                b.eval_samples.unwrap_or(0),
-                ra,
-                r.eval_samples.unwrap_or(0),
-            ));
+            let same_images = b.eval_samples == r.eval_samples;
+            let sampling = if same_images {
+                0.0
+            } else {
+                noise(
+                    ba,
+                    b.eval_samples.unwrap_or(0),
+                    ra,
+                    r.eval_samples.unwrap_or(0),
+                )
+            };
+            let allowed = (t.max_accuracy_drop / 100.0).max(sampling);
             if ba - ra > 1e-12 {
                 findings.push(Finding {
                     cell: k.clone(),
@@ -402,10 +410,14 @@ mod tests {
     #[test]
     fn degraded_runs_fail() {
         let b = baseline();
-        // Accuracy: -1 point on 10,000 images is beyond 0.5 points and beyond the noise.
+        // Accuracy: -1 point on the same 10,000 images is beyond 0.5 points.
         let mut r = b.clone();
         r.rows[2].accuracy = Some(0.90);
         assert_eq!(verdict(&b, &r).regressions(), 1);
+        // On a different image set of 500, 1 point is within the sampling noise (~3.8 points).
+        r.rows[2].eval_samples = Some(500);
+        assert_eq!(verdict(&b, &r).regressions(), 0);
+        r.rows[2].eval_samples = Some(10_000);
         // -0.3 points: within the threshold.
         r.rows[2].accuracy = Some(0.907);
         let v = verdict(&b, &r);
