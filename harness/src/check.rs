@@ -8,7 +8,11 @@
 //!   the difference of two independent proportions;
 //! * the artifact grew by more than `--max-size-growth` percent;
 //! * the latency **ratio to FP32 on the same backend in the same run** (which cancels the
-//!   machine's speed) got worse by more than `--max-latency-ratio-growth` percent. When the two
+//!   machine's speed) got worse by more than `--max-latency-ratio-growth` percent (quick runs:
+//!   `max_quick_latency_ratio_growth`), beyond the backend's common shift: every ratio of a
+//!   backend shares one FP32 measurement, so when all of them move together it is the FP32 cell
+//!   that moved, and a cell is flagged only if it also grew that much more than the median
+//!   growth of its backend's ratios. When the two
 //!   runs' CPUs differ (model or ISA flags), ratios are shown but not gated: integer kernels
 //!   change with the ISA (e.g. VNNI), so a ratio from another CPU is no baseline.
 //!
@@ -74,6 +78,8 @@ pub struct Thresholds {
     pub max_size_growth: f64,
     /// Allowed growth of the latency ratio to FP32 (same backend, same run) in percent.
     pub max_latency_ratio_growth: f64,
+    /// The same for `--quick` runs, whose short latency runs are noisier.
+    pub max_quick_latency_ratio_growth: f64,
 }
 
 impl Default for Thresholds {
@@ -82,6 +88,7 @@ impl Default for Thresholds {
             max_accuracy_drop: 0.5,
             max_size_growth: 5.0,
             max_latency_ratio_growth: 50.0,
+            max_quick_latency_ratio_growth: 100.0,
         }
     }
 }
@@ -197,6 +204,39 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
     });
     let now: HashMap<String, &Row> = run.rows.iter().map(|r| (key(r), r)).collect();
     let (base_ratio, run_ratio) = (latency_ratios(baseline), latency_ratios(run));
+    let latency_limit = if run.settings.quick {
+        t.max_quick_latency_ratio_growth
+    } else {
+        t.max_latency_ratio_growth
+    };
+    // Growth of every latency ratio, per backend: the shift they share comes through FP32.
+    let mut growths: HashMap<&str, Vec<(String, f64)>> = HashMap::new();
+    for b in baseline.rows.iter().filter(|r| r.technique != "fp32") {
+        let k = key(b);
+        if let (Some(bq), Some(rq)) = (base_ratio.get(&k), run_ratio.get(&k)) {
+            growths
+                .entry(b.backend.as_str())
+                .or_default()
+                .push((k, rq / bq));
+        }
+    }
+    // The median growth of the *other* cells of the backend (1 when there are none).
+    let common = |backend: &str, cell: &str| -> f64 {
+        let mut g: Vec<f64> = growths
+            .get(backend)
+            .map(|v| {
+                v.iter()
+                    .filter(|(k, _)| k != cell)
+                    .map(|(_, g)| *g)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if g.is_empty() {
+            return 1.0;
+        }
+        g.sort_by(|x, y| x.total_cmp(y));
+        g[g.len() / 2]
+    };
     let mut findings = Vec::new();
     let mut compared = 0;
     for b in &baseline.rows {
@@ -271,13 +311,17 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
         if b.technique != "fp32" {
             if let (Some(bq), Some(rq)) = (base_ratio.get(&k), run_ratio.get(&k)) {
                 let growth = (rq / bq - 1.0) * 100.0;
-                if growth > t.max_latency_ratio_growth / 2.0 {
+                let shift = common(b.backend.as_str(), &k);
+                let beyond = (rq / bq / shift - 1.0) * 100.0;
+                if growth > latency_limit / 2.0 {
                     findings.push(Finding {
                         cell: k.clone(),
                         what: "latency / fp32",
                         baseline: format!("{bq:.2}x"),
-                        run: format!("{rq:.2}x ({growth:+.0}%)"),
-                        regression: same_cpu && growth > t.max_latency_ratio_growth,
+                        run: format!(
+                            "{rq:.2}x ({growth:+.0}%; {beyond:+.0}% beyond the backend's median shift)"
+                        ),
+                        regression: same_cpu && growth > latency_limit && beyond > latency_limit,
                     });
                 }
             }
@@ -320,6 +364,7 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
     }
     if let Some(v) = args.max_latency_ratio_growth {
         t.max_latency_ratio_growth = v;
+        t.max_quick_latency_ratio_growth = v;
     }
     let verdict = compare(&baseline, &run, &t)?;
     let st = stability(&baseline, &run);
@@ -331,7 +376,11 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         if baseline.settings.quick { "quick" } else { "full" },
         t.max_accuracy_drop,
         t.max_size_growth,
-        t.max_latency_ratio_growth
+        if baseline.settings.quick {
+            t.max_quick_latency_ratio_growth
+        } else {
+            t.max_latency_ratio_growth
+        }
     );
     if st.cells > 0 {
         println!(
@@ -435,6 +484,19 @@ mod tests {
         r.rows[0].latency_ms = LatencyStats::from_samples(&[2.0, 4.0, 6.0]);
         r.rows[2].latency_ms = LatencyStats::from_samples(&[6.0, 8.0, 10.0]);
         assert_eq!(verdict(&b, &r).regressions(), 0);
+        // A shift shared by every cell of the backend (the FP32 cell was measured fast) passes.
+        let mut base2 = b.clone();
+        let mut q2 = base2.rows[2].clone();
+        q2.technique = "int4".into();
+        base2.rows.push(q2);
+        let mut r = base2.clone();
+        r.rows[0].latency_ms = LatencyStats::from_samples(&[0.5, 1.0, 1.5]);
+        let v = verdict(&base2, &r);
+        assert_eq!(v.regressions(), 0, "{:?}", v.findings);
+        // ... while one cell growing alone beyond that fails.
+        r.rows[0].latency_ms = LatencyStats::from_samples(&[1.0, 2.0, 3.0]);
+        r.rows[3].latency_ms = LatencyStats::from_samples(&[9.0, 10.0, 11.0]);
+        assert_eq!(verdict(&base2, &r).regressions(), 1);
         // ... but not gated on another CPU.
         let mut r = b.clone();
         r.rows[2].latency_ms = LatencyStats::from_samples(&[7.0, 8.0, 9.0]);
