@@ -36,6 +36,21 @@ impl CandleCalibration {
     }
 }
 
+/// The split in batches of [`CALIBRATION_BATCH`]: (first image, pixels, NCHW dims).
+fn batches<'a>(
+    data: &'a LabelledImages,
+    norm: Normalization,
+    input: &'a qbench_core::InputSpec,
+) -> impl Iterator<Item = (usize, Vec<f32>, [usize; 4])> + 'a {
+    (0..data.len())
+        .step_by(CALIBRATION_BATCH)
+        .map(move |start| {
+            let n = CALIBRATION_BATCH.min(data.len() - start);
+            let dims = [n, input.channels, input.height, input.width];
+            (start, data.batch(start, n, norm), dims)
+        })
+}
+
 impl CandleCalibration {
     /// Images in the calibration split.
     pub fn len(&self) -> usize {
@@ -51,20 +66,14 @@ impl CandleCalibration {
     fn score(&self, model: &qbench_onnx::Model) -> Result<f64> {
         let mut session = CandleSession::new(model.clone(), &self.input.name, &self.output)
             .map_err(|e| anyhow::anyhow!("candle cannot run the candidate model: {e}"))?;
-        let i = &self.input;
         let mut correct = 0usize;
-        for start in (0..self.data.len()).step_by(CALIBRATION_BATCH) {
-            let n = CALIBRATION_BATCH.min(self.data.len() - start);
-            let x = self.data.batch(start, n, self.norm);
-            let batch = Batch {
-                data: &x,
-                dims: [n, i.channels, i.height, i.width],
-            };
+        for (start, x, dims) in batches(&self.data, self.norm, &self.input) {
+            let batch = Batch { data: &x, dims };
             let out = qbench_core::Session::run(&mut session, &batch)?;
             correct += out
                 .argmax_rows()
                 .iter()
-                .zip(&self.data.labels[start..start + n])
+                .zip(&self.data.labels[start..start + dims[0]])
                 .filter(|(p, l)| **p == **l as usize)
                 .count();
         }
@@ -83,14 +92,8 @@ impl ActivationSource for CandleCalibration {
         &mut self,
         sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,
     ) -> qbench_quant::Result<()> {
-        let i = &self.input;
-        for start in (0..self.data.len()).step_by(CALIBRATION_BATCH) {
-            let n = CALIBRATION_BATCH.min(self.data.len() - start);
-            let x = self.data.batch(start, n, self.norm);
-            let batch = Batch {
-                data: &x,
-                dims: [n, i.channels, i.height, i.width],
-            };
+        for (_, x, dims) in batches(&self.data, self.norm, &self.input) {
+            let batch = Batch { data: &x, dims };
             let mut failure = None;
             let mut forward = |name: &str, v: &[f32]| {
                 sink(name, v).map_err(|e| {
