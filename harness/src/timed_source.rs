@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use qbench_onnx::Model;
-use qbench_quant::observer::MinMaxObserver;
-use qbench_quant::recipe::{calibrate, ActivationSource};
+use qbench_quant::recipe::ActivationSource;
 use qbench_quant::Range;
 
 /// Wraps a calibration source and times what goes through it.
@@ -50,7 +49,7 @@ impl ActivationSource for TimedSource<'_> {
         if let Some(Some(r)) = self.shared_minmax.as_deref() {
             return Ok(r.clone());
         }
-        let r = calibrate(self, || Box::new(MinMaxObserver::global()))?;
+        let r = qbench_quant::recipe::global_minmax(self)?;
         if let Some(cache) = self.shared_minmax.as_deref_mut() {
             *cache = Some(r.clone());
         }

@@ -3,36 +3,13 @@
 
 mod common;
 
-use qbench::registry;
 use qbench::scenario::Scenario;
-use qbench_core::{Artifact, Batch, LoadOptions};
+use qbench_core::Artifact;
 
 const BATCH: usize = 100;
 
 fn outputs(backend: &str, artifact: &Artifact, data: &[f32], n: usize) -> Vec<f32> {
-    let b = registry::backend(backend).unwrap();
-    b.check().unwrap_or_else(|e| panic!("{backend}: {e}"));
-    let mut s = b
-        .load(
-            artifact,
-            &LoadOptions {
-                threads: 2,
-                batch: BATCH,
-            },
-        )
-        .unwrap();
-    let image = data.len() / n;
-    let mut out = Vec::new();
-    for chunk in data.chunks(BATCH * image) {
-        let o = s
-            .run(&Batch {
-                data: chunk,
-                dims: [BATCH, 1, 28, 28],
-            })
-            .unwrap();
-        out.extend(o.data);
-    }
-    out
+    common::outputs(backend, artifact, data, n, BATCH)
 }
 
 fn argmax(logits: &[f32]) -> Vec<usize> {

@@ -15,6 +15,34 @@ pub fn scenarios() -> PathBuf {
         })
 }
 
+/// Runs `artifact` on `backend` over `images` 28x28 images in batches of `batch` (2 threads) and
+/// returns the concatenated outputs.
+pub fn outputs(
+    backend: &str,
+    artifact: &qbench_core::Artifact,
+    data: &[f32],
+    images: usize,
+    batch: usize,
+) -> Vec<f32> {
+    let b = qbench::registry::backend(backend).unwrap();
+    b.check().unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let opts = qbench_core::LoadOptions { threads: 2, batch };
+    let mut s = b
+        .load(artifact, &opts)
+        .unwrap_or_else(|e| panic!("{backend} cannot load {}: {e}", artifact.technique));
+    let image = data.len() / images;
+    let mut out = Vec::new();
+    for chunk in data.chunks(batch * image) {
+        let dims = [batch, 1, 28, 28];
+        out.extend(
+            s.run(&qbench_core::Batch { data: chunk, dims })
+                .unwrap()
+                .data,
+        );
+    }
+    out
+}
+
 /// Runs the qbench binary with arguments.
 pub fn qbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_qbench"))

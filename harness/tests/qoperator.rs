@@ -20,10 +20,9 @@ use qbench::registry;
 use qbench::scenario::Scenario;
 use qbench_core::{Artifact, Batch, Format, LoadOptions};
 use qbench_onnx::Model;
-use qbench_quant::observer::MinMaxObserver;
 use qbench_quant::qdq::{ort_qdq, OrtQdqConfig};
 use qbench_quant::qoperator::qoperator_lite;
-use qbench_quant::recipe::calibrate;
+use qbench_quant::recipe::ActivationSource;
 use qbench_quant::{QType, Range};
 
 /// Evaluation images compared.
@@ -50,7 +49,7 @@ fn setup() -> &'static Setup {
         // ORT's MinMax calibrator, as the `ort-static-minmax` recipe runs it.
         let mut calib =
             CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
-        let ranges = calibrate(&mut calib, || Box::new(MinMaxObserver::global())).unwrap();
+        let ranges = calib.global_minmax().unwrap();
         let eval = sc.eval_set().unwrap();
         let data = eval.batch(0, IMAGES, sc.normalization());
         let labels = eval.labels[..IMAGES].to_vec();
@@ -87,28 +86,8 @@ fn artifacts(cfg: &OrtQdqConfig, dir: &Path) -> (Model, Model, Artifact, Artifac
 }
 
 fn logits(backend: &str, artifact: &Artifact, data: &[f32]) -> Vec<f32> {
-    let b = registry::backend(backend).unwrap();
-    b.check().unwrap_or_else(|e| panic!("{backend}: {e}"));
-    let mut s = b
-        .load(
-            artifact,
-            &LoadOptions {
-                threads: THREADS,
-                batch: BATCH,
-            },
-        )
-        .unwrap_or_else(|e| panic!("{backend} cannot load {}: {e}", artifact.technique));
-    let image = data.len() / IMAGES;
-    let mut out = Vec::with_capacity(IMAGES * CLASSES);
-    for chunk in data.chunks(BATCH * image) {
-        let o = s
-            .run(&Batch {
-                data: chunk,
-                dims: [BATCH, 1, 28, 28],
-            })
-            .unwrap();
-        out.extend(o.data);
-    }
+    assert_eq!(THREADS, 2, "common::outputs runs with 2 threads");
+    let out = common::outputs(backend, artifact, data, IMAGES, BATCH);
     assert_eq!(out.len(), IMAGES * CLASSES);
     out
 }

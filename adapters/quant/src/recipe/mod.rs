@@ -36,7 +36,7 @@ pub trait ActivationSource {
     /// Global min/max of every tensor over the calibration split (the MinMax observer most
     /// recipes share). Sources may cache it across techniques.
     fn global_minmax(&mut self) -> Result<HashMap<String, Range>> {
-        calibrate(self, || Box::new(crate::observer::MinMaxObserver::global()))
+        global_minmax(self)
     }
 
     /// Top-1 accuracy (0..=1) of `model` on the labelled calibration split, for recipes that
@@ -69,6 +69,17 @@ pub trait Technique: Send + Sync {
     fn framework(&self) -> &'static str;
     /// Quantizes `model`, calibrating on `calib` where needed.
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized>;
+}
+
+/// One pass of the global MinMax observer over every tensor (what [`ActivationSource`]'s default
+/// `global_minmax` computes; caching sources call it once).
+pub fn global_minmax<S: ActivationSource + ?Sized>(
+    calib: &mut S,
+) -> Result<HashMap<String, Range>> {
+    calibrate(
+        calib,
+        || Box::new(crate::observer::MinMaxObserver::global()),
+    )
 }
 
 /// Streams the calibration split through one observer per tensor and returns the ranges.
