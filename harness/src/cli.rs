@@ -54,15 +54,34 @@ pub struct CompareArgs {
     /// Techniques to run, comma-separated [default: all; see the README's recipe table].
     #[arg(long, value_delimiter = ',')]
     pub techniques: Vec<String>,
-    /// Intra-op threads for every backend.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
+    /// Intra-op thread counts, comma-separated: each value is a row of every cell (sweep).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub threads: Vec<usize>,
+    /// Latency batch sizes, comma-separated: each value is a row of every cell (sweep).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub batch: Vec<usize>,
     /// Batch size of the throughput and accuracy runs.
     #[arg(long, default_value_t = 64)]
     pub throughput_batch: usize,
     /// CI mode: the first 1,000 evaluation images and short latency runs (marked in the results).
     #[arg(long)]
     pub quick: bool,
+    /// Latency rounds per cell, each in a fresh process, interleaved with the other cells so
+    /// that slow drifts of the machine spread over every cell [default: 10, quick: 3].
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// LoadGen rule: warm-up runs before each latency round [default: 10, quick: 3].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// LoadGen rule: at least N timed latency runs per cell [default: 200, quick: 20].
+    #[arg(long, value_name = "N")]
+    pub min_iters: Option<usize>,
+    /// LoadGen rule: at least T seconds of timed latency runs per cell [default: 3, quick: 0.25].
+    #[arg(long, value_name = "T")]
+    pub min_seconds: Option<f64>,
+    /// LoadGen rule: at most this many seconds of latency runs per cell [default: 20, quick: 2].
+    #[arg(long, value_name = "S")]
+    pub max_seconds: Option<f64>,
     /// Folder for the results files [default: results/<scenario>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -8,11 +8,12 @@ use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use qbench_core::Support;
 
-use crate::cell::CellOutcome;
+use crate::cell::{CellOutcome, CellPart};
 use crate::cli::{CompareArgs, OutputFormat};
 use crate::measure::accuracy::{agreement, paired};
 use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
+use crate::measure::stats::LatencyStats;
 use crate::plan::CellSpec;
 use crate::record::{Row, RowKey, Run, Settings, Status};
 use crate::registry;
@@ -22,6 +23,12 @@ use crate::scenario::Scenario;
 
 /// Evaluation images used by `--quick`.
 pub const QUICK_EVAL_SAMPLES: usize = 1000;
+/// Latency rounds per cell of a full run. On a shared 2-core VM the machine's speed shifts by
+/// a third for tens of seconds at a time; ten rounds spread over the run put every cell
+/// through the same mix of fast and slow periods.
+pub const FULL_ROUNDS: usize = 10;
+/// Latency rounds per cell of a `--quick` run.
+pub const QUICK_ROUNDS: usize = 3;
 
 /// Validated options of a compare run.
 struct Options {
@@ -32,6 +39,49 @@ struct Options {
     out: PathBuf,
 }
 
+/// Distinct values in the order given.
+fn distinct(values: &[usize]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for v in values {
+        if !out.contains(v) {
+            out.push(*v);
+        }
+    }
+    out
+}
+
+/// The LoadGen rule of a whole cell: the mode's default with the command line's overrides.
+fn latency_rule(args: &CompareArgs) -> Result<IterationRule> {
+    let base = if args.quick {
+        IterationRule::QUICK
+    } else {
+        IterationRule::FULL
+    };
+    let rule = IterationRule {
+        warmup: args.warmup.unwrap_or(base.warmup),
+        min_iters: args.min_iters.unwrap_or(base.min_iters),
+        min_seconds: args.min_seconds.unwrap_or(base.min_seconds),
+        max_seconds: args.max_seconds.unwrap_or(base.max_seconds),
+    };
+    if rule.min_iters == 0 {
+        bail!("--min-iters must be at least 1");
+    }
+    if !(rule.min_seconds.is_finite() && rule.min_seconds >= 0.0) {
+        bail!("--min-seconds must be a non-negative number of seconds");
+    }
+    if !(rule.max_seconds.is_finite() && rule.max_seconds > 0.0) {
+        bail!("--max-seconds must be a positive number of seconds");
+    }
+    if rule.max_seconds < rule.min_seconds {
+        bail!(
+            "--max-seconds ({}) is below --min-seconds ({})",
+            rule.max_seconds,
+            rule.min_seconds
+        );
+    }
+    Ok(rule)
+}
+
 fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     let scenario = Scenario::load(dir, &args.scenario)?;
     let known = registry::backend_names();
@@ -40,9 +90,26 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
             bail!("unknown backend '{b}' (known: {})", known.join(", "));
         }
     }
-    if args.threads == 0 || args.throughput_batch == 0 {
-        bail!("--threads and --throughput-batch must be at least 1");
+    let threads = distinct(&args.threads);
+    let batch = distinct(&args.batch);
+    if threads.is_empty() || threads.contains(&0) {
+        bail!("--threads takes thread counts of at least 1, e.g. --threads 1,2");
     }
+    if batch.is_empty() || batch.contains(&0) {
+        bail!("--batch takes batch sizes of at least 1, e.g. --batch 1,8,64");
+    }
+    if args.throughput_batch == 0 {
+        bail!("--throughput-batch must be at least 1");
+    }
+    let rounds = args.rounds.unwrap_or(if args.quick {
+        QUICK_ROUNDS
+    } else {
+        FULL_ROUNDS
+    });
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    let latency_rule = latency_rule(args)?;
     let model = scenario.resolve(&scenario.model.path);
     if !model.is_file() {
         bail!(
@@ -74,16 +141,13 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
         backends: args.backends.clone(),
         settings: Settings {
-            threads: args.threads,
-            batch: 1,
+            threads,
+            batch,
             throughput_batch: args.throughput_batch,
             quick: args.quick,
             eval_samples,
-            latency_rule: if args.quick {
-                IterationRule::QUICK
-            } else {
-                IterationRule::FULL
-            },
+            rounds,
+            latency_rule,
             throughput_rule: if args.quick {
                 IterationRule::THROUGHPUT_QUICK
             } else {
@@ -101,16 +165,40 @@ fn command_line() -> String {
     format!("qbench {}", args.join(" "))
 }
 
-/// Runs `qbench compare`.
 /// The results folder: `results/` next to the scenarios folder.
 pub fn results_dir(scenarios: &Path) -> PathBuf {
     let root = scenarios.parent().filter(|p| !p.as_os_str().is_empty());
     root.map_or_else(|| PathBuf::from("results"), |r| r.join("results"))
 }
 
+/// A measured cell waiting for its further latency rounds.
+struct Pending {
+    row: usize,
+    spec: CellSpec,
+    samples: Vec<Vec<f64>>,
+    load_ms: Vec<f64>,
+}
+
+/// Where the FP32 cell of `backend` at `threads` stores its logits.
+fn logits_path(out: &Path, backend: &str, threads: usize) -> PathBuf {
+    out.join("artifacts")
+        .join("logits")
+        .join(format!("fp32-{backend}-t{threads}.logits"))
+}
+
+/// Identifies a cell's predictions: technique, backend, batch, threads.
+type CellId = (String, String, usize, usize);
+
+fn cell_id(technique: &str, r: &Row) -> CellId {
+    (technique.to_string(), r.backend.clone(), r.batch, r.threads)
+}
+
+/// Runs `qbench compare`: every selected cell (technique x backend x batch x threads) in its own
+/// process, then the further latency rounds, then the reports.
 pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let opts = options(dir, args)?;
-    let runner = Runner::current(Duration::from_secs(opts.settings.cell_timeout_s))?;
+    let s = &opts.settings;
+    let runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = Run {
         scenario: opts.scenario.name.clone(),
         qbench_version: env!("CARGO_PKG_VERSION").into(),
@@ -119,7 +207,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         command: command_line(),
         machine: Machine::detect(),
         backends: BTreeMap::new(),
-        settings: opts.settings.clone(),
+        settings: s.clone(),
         rows: Vec::new(),
     };
     let backends: Vec<_> = opts
@@ -141,7 +229,8 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     }
     let prepared =
         crate::artifacts::prepare(&opts.scenario, opts.techniques.as_deref(), &opts.out)?;
-    let total = (prepared.len() * backends.len()) as u64;
+    let combos = s.batch.len() * s.threads.len();
+    let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:25}] {pos}/{len} {msg}")
@@ -149,95 +238,143 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
-    let stem = if opts.settings.quick {
-        "quick"
-    } else {
-        "compare"
-    };
-    let mut predictions: HashMap<(String, String), Vec<u8>> = HashMap::new();
+    let stem = if s.quick { "quick" } else { "compare" };
+    let mut predictions: HashMap<CellId, Vec<u8>> = HashMap::new();
+    // FP32 logits written in this run, per (backend, threads), in the order written.
+    let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     // Labels of the evaluated images, for the paired comparison with FP32.
-    let labels = opts
-        .scenario
-        .eval_set()?
-        .take(opts.settings.eval_samples)
-        .labels;
+    let labels = opts.scenario.eval_set()?.take(s.eval_samples).labels;
+    let round_rule = s.latency_rule.per_round(s.rounds);
     for p in &prepared {
         for b in &backends {
-            let key = RowKey {
-                technique: p.technique.clone(),
-                framework: p.framework.clone(),
-                backend: b.name().into(),
-                format: p
-                    .artifact
-                    .as_ref()
-                    .map(|a| a.format.name())
-                    .unwrap_or("-")
-                    .into(),
-                threads: opts.settings.threads,
-                batch: opts.settings.batch,
-                throughput_batch: opts.settings.throughput_batch,
-            };
-            bar.set_message(format!("{} on {}", p.technique, b.name()));
-            let mut row = match (&available[b.name()], &p.artifact) {
-                (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
-                (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
-                (Ok(()), Ok(artifact)) => match b.supports(artifact) {
-                    Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
-                    Support::Yes => {
-                        let spec = CellSpec {
-                            scenarios_dir: dir.to_path_buf(),
-                            scenario: opts.scenario.name.clone(),
-                            key: key.clone(),
-                            artifact: artifact.clone(),
-                            eval_samples: opts.settings.eval_samples,
-                            latency_rule: opts.settings.latency_rule,
-                            throughput_rule: opts.settings.throughput_rule,
-                        };
-                        match runner.run(&spec) {
-                            CellOutcome::Failed { reason } => {
-                                Row::not_run(key, Status::Failed, reason)
+            for &batch in &s.batch {
+                for &threads in &s.threads {
+                    let key = RowKey {
+                        technique: p.technique.clone(),
+                        framework: p.framework.clone(),
+                        backend: b.name().into(),
+                        format: p
+                            .artifact
+                            .as_ref()
+                            .map(|a| a.format.name())
+                            .unwrap_or("-")
+                            .into(),
+                        threads,
+                        batch,
+                        throughput_batch: s.throughput_batch,
+                    };
+                    bar.set_message(format!(
+                        "{} on {} (batch {batch}, {threads} threads)",
+                        p.technique,
+                        b.name()
+                    ));
+                    let is_fp32 = p.technique == registry::FP32;
+                    let logits_of = |backend: &str| {
+                        fp32_logits
+                            .iter()
+                            .find(|((bk, t), _)| bk == backend && *t == threads)
+                            .map(|(_, path)| path.clone())
+                    };
+                    let (save_logits, reference_logits) = if is_fp32 {
+                        let other = fp32_logits
+                            .iter()
+                            .find(|((bk, t), _)| bk != b.name() && *t == threads)
+                            .map(|(_, path)| path.clone());
+                        let own = logits_of(b.name())
+                            .is_none()
+                            .then(|| logits_path(&opts.out, b.name(), threads));
+                        (own, other)
+                    } else {
+                        (None, logits_of(b.name()))
+                    };
+                    let mut row = match (&available[b.name()], &p.artifact) {
+                        (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
+                        (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
+                        (Ok(()), Ok(artifact)) => match b.supports(artifact) {
+                            Support::Unsupported(reason) => {
+                                Row::not_run(key, Status::Unsupported, reason)
                             }
-                            CellOutcome::Ok(m) => {
-                                predictions.insert(
-                                    (p.technique.clone(), b.name().to_string()),
-                                    m.predictions.clone(),
-                                );
-                                let mut row = measured_row(key, m);
-                                let notes: Vec<String> = p
-                                    .notes
-                                    .iter()
-                                    .cloned()
-                                    .chain(b.notes(artifact))
-                                    .filter(|n| !n.is_empty())
-                                    .collect();
-                                row.notes = (!notes.is_empty()).then(|| notes.join("; "));
-                                row
+                            Support::Yes => {
+                                let spec = CellSpec {
+                                    scenarios_dir: dir.to_path_buf(),
+                                    scenario: opts.scenario.name.clone(),
+                                    key: key.clone(),
+                                    artifact: artifact.clone(),
+                                    eval_samples: s.eval_samples,
+                                    latency_rule: round_rule,
+                                    throughput_rule: s.throughput_rule,
+                                    part: CellPart::Full,
+                                    save_logits: save_logits.clone(),
+                                    reference_logits,
+                                };
+                                match runner.run(&spec) {
+                                    CellOutcome::Ok(m) => {
+                                        if let Some(path) = save_logits {
+                                            fp32_logits.push(((b.name().into(), threads), path));
+                                        }
+                                        let mut row = measured_row(key, &m);
+                                        predictions
+                                            .insert(cell_id(&p.technique, &row), m.predictions);
+                                        let notes: Vec<String> = p
+                                            .notes
+                                            .iter()
+                                            .cloned()
+                                            .chain(b.notes(artifact))
+                                            .filter(|n| !n.is_empty())
+                                            .collect();
+                                        row.notes = (!notes.is_empty()).then(|| notes.join("; "));
+                                        pending.push(Pending {
+                                            row: run.rows.len(),
+                                            spec,
+                                            samples: vec![m.latency_samples],
+                                            load_ms: vec![m.load_ms],
+                                        });
+                                        row
+                                    }
+                                    CellOutcome::Failed { reason } => {
+                                        Row::not_run(key, Status::Failed, reason)
+                                    }
+                                    CellOutcome::Latency(_) => Row::not_run(
+                                        key,
+                                        Status::Failed,
+                                        "the cell process measured latency only".into(),
+                                    ),
+                                }
                             }
-                        }
+                        },
+                    };
+                    row.quantize_ms = p.quantize_ms;
+                    if let Some(t) = p.timing {
+                        row.calibration_ms = Some(t.calibration_ms);
+                        row.calibration_images = Some(t.calibration_images);
+                        row.scoring_ms = Some(t.scoring_ms);
                     }
-                },
-            };
-            row.quantize_ms = p.quantize_ms;
-            if let Some(t) = p.timing {
-                row.calibration_ms = Some(t.calibration_ms);
-                row.calibration_images = Some(t.calibration_images);
-                row.scoring_ms = Some(t.scoring_ms);
+                    if row.status == Status::Ok {
+                        row.packed_bytes = p.packed_bytes;
+                    }
+                    bar.println(format!(
+                        "{:<30} {:<7} b{:<3} t{:<2} {}",
+                        row.technique,
+                        row.backend,
+                        row.batch,
+                        row.threads,
+                        summary(&row)
+                    ));
+                    run.rows.push(row);
+                    fill_agreement(&mut run.rows, &predictions, &labels);
+                    report::write_report(&report::Json, &run, &opts.out, stem)?;
+                    bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
+                        1
+                    } else {
+                        s.rounds as u64
+                    });
+                }
             }
-            if row.status == Status::Ok {
-                row.packed_bytes = p.packed_bytes;
-            }
-            bar.println(format!(
-                "{:<30} {:<8} {}",
-                row.technique,
-                row.backend,
-                summary(&row)
-            ));
-            run.rows.push(row);
-            fill_agreement(&mut run.rows, &predictions, &labels);
-            report::write_report(&report::Json, &run, &opts.out, stem)?;
-            bar.inc(1);
         }
     }
+    further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
+    fill_agreement(&mut run.rows, &predictions, &labels);
     bar.finish_and_clear();
     let mut stdout = std::io::stdout();
     match args.format {
@@ -273,6 +410,73 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     Ok(())
 }
 
+/// Rounds 2..R: one more latency round of every measured cell per pass, each in a fresh
+/// process, alternating the order of the cells, so that a slow drift of a shared machine
+/// reaches every cell alike instead of whichever cells ran during it.
+fn further_rounds(
+    runner: &Runner,
+    run: &mut Run,
+    pending: &mut [Pending],
+    bar: &ProgressBar,
+    out: &Path,
+    stem: &str,
+) -> Result<()> {
+    for round in 2..=run.settings.rounds {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..pending.len()).rev().collect()
+        } else {
+            (0..pending.len()).collect()
+        };
+        for i in order {
+            let cell = &mut pending[i];
+            let row = &mut run.rows[cell.row];
+            if row.status != Status::Ok {
+                bar.inc(1);
+                continue;
+            }
+            bar.set_message(format!(
+                "latency round {round}/{}: {} on {}",
+                run.settings.rounds, row.technique, row.backend
+            ));
+            let spec = CellSpec {
+                part: CellPart::Latency,
+                save_logits: None,
+                reference_logits: None,
+                ..cell.spec.clone()
+            };
+            match runner.run(&spec) {
+                CellOutcome::Latency(r) => {
+                    cell.samples.push(r.samples);
+                    cell.load_ms.push(r.load_ms);
+                    row.latency_ms = LatencyStats::from_rounds(&cell.samples);
+                    row.load_ms = median(&cell.load_ms);
+                }
+                CellOutcome::Failed { reason } => {
+                    row.fail(format!("latency round {round}: {reason}"));
+                    bar.println(format!(
+                        "{:<30} {:<7} {}",
+                        row.technique,
+                        row.backend,
+                        summary(row)
+                    ));
+                }
+                CellOutcome::Ok(_) => row.fail(format!(
+                    "latency round {round}: the process measured everything"
+                )),
+            }
+            bar.inc(1);
+        }
+        report::write_report(&report::Json, run, out, stem)?;
+    }
+    Ok(())
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    (!v.is_empty()).then(|| crate::measure::stats::quantile(&v, 0.5))
+}
+
 fn summary(r: &Row) -> String {
     match (r.status, &r.latency_ms, r.accuracy) {
         (Status::Ok, Some(l), Some(a)) => {
@@ -286,62 +490,82 @@ fn summary(r: &Row) -> String {
     }
 }
 
-fn measured_row(key: RowKey, m: crate::cell::Measured) -> Row {
+fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
     let mut row = Row::not_run(key, Status::Ok, String::new());
     row.reason = None;
     row.size_bytes = Some(m.size_bytes);
     row.load_ms = Some(m.load_ms);
-    row.latency_ms = Some(m.latency_ms);
+    row.latency_ms = Some(m.latency_ms.clone());
     row.throughput_ips = Some(m.throughput_ips);
     row.peak_rss_bytes = m.peak_rss_bytes;
     row.accuracy = Some(m.accuracy);
     row.accuracy_ci95 = Some(m.accuracy_ci95);
     row.eval_samples = Some(m.eval_samples);
+    if let Some(f) = m.fidelity {
+        row.kl_vs_fp32 = Some(f.kl_mean);
+        row.sqnr_db_vs_fp32 = f.sqnr_db.is_finite().then_some(f.sqnr_db);
+    }
     row
 }
 
 /// Agreement of each row's predictions with its FP32 reference: the FP32 artifact on the same
-/// backend, or, for FP32 rows, the first backend whose FP32 cell succeeded.
-fn fill_agreement(
-    rows: &mut [Row],
-    predictions: &HashMap<(String, String), Vec<u8>>,
-    labels: &[u8],
-) {
-    let first_fp32 = rows
+/// backend at the same batch and threads, or, for FP32 rows, the first backend whose FP32
+/// cell succeeded.
+fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u8>>, labels: &[u8]) {
+    let first_fp32 = |r: &Row| {
+        rows.iter()
+            .find(|f| {
+                f.technique == registry::FP32
+                    && f.batch == r.batch
+                    && f.threads == r.threads
+                    && predictions.contains_key(&cell_id(registry::FP32, f))
+            })
+            .map(|f| f.backend.clone())
+    };
+    let references: Vec<Option<String>> = rows
         .iter()
-        .find(|r| {
-            r.technique == "fp32"
-                && predictions.contains_key(&("fp32".to_string(), r.backend.clone()))
+        .map(|r| {
+            if r.technique == registry::FP32 {
+                first_fp32(r)
+            } else {
+                Some(r.backend.clone())
+            }
         })
-        .map(|r| r.backend.clone());
-    for r in rows.iter_mut().filter(|r| r.status == Status::Ok) {
-        let reference = if r.technique == "fp32" {
-            first_fp32.clone()
-        } else {
-            Some(r.backend.clone())
-        };
+        .collect();
+    for (r, reference) in rows.iter_mut().zip(references) {
+        if r.status != Status::Ok {
+            continue;
+        }
         let Some(reference) = reference else { continue };
-        let mine = predictions.get(&(r.technique.clone(), r.backend.clone()));
-        let theirs = predictions.get(&("fp32".to_string(), reference.clone()));
+        let mine = predictions.get(&cell_id(&r.technique, r));
+        let theirs = predictions.get(&(
+            registry::FP32.to_string(),
+            reference.clone(),
+            r.batch,
+            r.threads,
+        ));
         if let (Some(a), Some(b)) = (mine, theirs) {
             r.agreement_with_fp32 = agreement(a, b);
             r.agreement_reference = Some(format!("fp32 on {reference}"));
         }
     }
-    // Accuracy change against the FP32 artifact on the same backend.
-    let fp32_acc: HashMap<String, f64> = rows
+    // Accuracy change against the FP32 artifact on the same backend, batch and threads.
+    let fp32_acc: HashMap<(String, usize, usize), f64> = rows
         .iter()
-        .filter(|r| r.technique == "fp32")
-        .filter_map(|r| Some((r.backend.clone(), r.accuracy?)))
+        .filter(|r| r.technique == registry::FP32)
+        .filter_map(|r| Some(((r.backend.clone(), r.batch, r.threads), r.accuracy?)))
         .collect();
-    for r in rows.iter_mut().filter(|r| r.technique != "fp32") {
-        r.accuracy_delta_vs_fp32 = match (r.accuracy, fp32_acc.get(&r.backend)) {
+    for r in rows.iter_mut().filter(|r| r.technique != registry::FP32) {
+        r.accuracy_delta_vs_fp32 = match (
+            r.accuracy,
+            fp32_acc.get(&(r.backend.clone(), r.batch, r.threads)),
+        ) {
             (Some(a), Some(f)) => Some(a - f),
             _ => None,
         };
         // Paired on the same images: interval of the difference and McNemar's exact test.
-        let mine = predictions.get(&(r.technique.clone(), r.backend.clone()));
-        let fp32 = predictions.get(&("fp32".to_string(), r.backend.clone()));
+        let mine = predictions.get(&cell_id(&r.technique, r));
+        let fp32 = predictions.get(&cell_id(registry::FP32, r));
         if let (Some(q), Some(f)) = (mine, fp32) {
             if let Some(p) = paired(f, q, labels) {
                 r.accuracy_delta_ci95 = Some(p.ci95);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use qbench_core::Artifact;
 use serde::{Deserialize, Serialize};
 
+use crate::cell::CellPart;
 use crate::measure::latency::IterationRule;
 use crate::record::RowKey;
 
@@ -17,6 +18,16 @@ pub struct CellSpec {
     pub artifact: Artifact,
     /// Evaluate on the first N images of the evaluation split.
     pub eval_samples: usize,
+    /// The rule of this cell's latency round (the run's rule divided among the rounds).
     pub latency_rule: IterationRule,
     pub throughput_rule: IterationRule,
+    /// Everything, or one more latency round only.
+    #[serde(default)]
+    pub part: CellPart,
+    /// Where to store this cell's logits (FP32 cells, for the others' fidelity).
+    #[serde(default)]
+    pub save_logits: Option<PathBuf>,
+    /// The FP32 logits to compare this cell's logits with.
+    #[serde(default)]
+    pub reference_logits: Option<PathBuf>,
 }

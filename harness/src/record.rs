@@ -70,11 +70,40 @@ pub struct Row {
     /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
     pub agreement_with_fp32: Option<f64>,
     pub agreement_reference: Option<String>,
+    /// Mean KL divergence (nats) of this cell's softmax from the same FP32 reference's.
+    #[serde(default)]
+    pub kl_vs_fp32: Option<f64>,
+    /// Signal-to-quantization-noise ratio (dB) of this cell's logits against the reference's.
+    #[serde(default)]
+    pub sqnr_db_vs_fp32: Option<f64>,
     /// How the technique and backend ran this cell (settings, caveats).
     pub notes: Option<String>,
 }
 
 impl Row {
+    /// The cell this row measures.
+    pub fn key(&self) -> RowKey {
+        RowKey {
+            technique: self.technique.clone(),
+            framework: self.framework.clone(),
+            backend: self.backend.clone(),
+            format: self.format.clone(),
+            threads: self.threads,
+            batch: self.batch,
+            throughput_batch: self.throughput_batch,
+        }
+    }
+
+    /// Marks a measured row as failed: measurements are dropped, the quantizer's figures kept.
+    pub fn fail(&mut self, reason: String) {
+        let mut failed = Row::not_run(self.key(), Status::Failed, reason);
+        failed.quantize_ms = self.quantize_ms;
+        failed.calibration_ms = self.calibration_ms;
+        failed.calibration_images = self.calibration_images;
+        failed.scoring_ms = self.scoring_ms;
+        *self = failed;
+    }
+
     /// A row for a cell that did not produce measurements.
     pub fn not_run(base: RowKey, status: Status, reason: String) -> Row {
         Row {
@@ -105,6 +134,8 @@ impl Row {
             eval_samples: None,
             agreement_with_fp32: None,
             agreement_reference: None,
+            kl_vs_fp32: None,
+            sqnr_db_vs_fp32: None,
             notes: None,
         }
     }
@@ -125,11 +156,19 @@ pub struct RowKey {
 /// Run-wide settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
-    pub threads: usize,
-    pub batch: usize,
+    /// Intra-op thread counts swept (one value in most runs).
+    #[serde(deserialize_with = "one_or_many")]
+    pub threads: Vec<usize>,
+    /// Latency batch sizes swept.
+    #[serde(deserialize_with = "one_or_many")]
+    pub batch: Vec<usize>,
     pub throughput_batch: usize,
     pub quick: bool,
     pub eval_samples: usize,
+    /// Latency rounds per cell, each in a fresh process, interleaved across cells.
+    #[serde(default = "one")]
+    pub rounds: usize,
+    /// The latency rule of a whole cell (divided among its rounds).
     pub latency_rule: crate::measure::latency::IterationRule,
     pub throughput_rule: crate::measure::latency::IterationRule,
     pub cell_timeout_s: u64,
@@ -148,4 +187,31 @@ pub struct Run {
     pub backends: std::collections::BTreeMap<String, String>,
     pub settings: Settings,
     pub rows: Vec<Row>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Reads a number or a list of numbers (results written before sweeps stored one value).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(usize),
+        Many(Vec<usize>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Comma-separated list of numbers, for tables.
+pub fn list(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

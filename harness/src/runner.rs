@@ -159,6 +159,9 @@ mod tests {
             eval_samples: 1,
             latency_rule: IterationRule::QUICK,
             throughput_rule: IterationRule::THROUGHPUT_QUICK,
+            part: Default::default(),
+            save_logits: None,
+            reference_logits: None,
         }
     }
 
@@ -176,7 +179,7 @@ mod tests {
     fn failure(o: CellOutcome) -> String {
         match o {
             CellOutcome::Failed { reason } => reason,
-            CellOutcome::Ok(_) => panic!("expected a failure"),
+            _ => panic!("expected a failure"),
         }
     }
 

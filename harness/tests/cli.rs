@@ -23,6 +23,12 @@ fn help_explains_every_compare_option() {
         "--out",
         "--throughput-batch",
         "--cell-timeout",
+        "--batch",
+        "--rounds",
+        "--warmup",
+        "--min-iters",
+        "--min-seconds",
+        "--max-seconds",
     ] {
         assert!(t.contains(opt), "missing {opt} in {t}");
     }
@@ -133,4 +139,36 @@ fn flate2_decompress(gz: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
+}
+
+#[test]
+fn bad_sweeps_and_loadgen_rules_are_clear_errors() {
+    for (args, message) in [
+        (
+            &["--threads", "0,2"][..],
+            "--threads takes thread counts of at least 1",
+        ),
+        (
+            &["--batch", "1,0"][..],
+            "--batch takes batch sizes of at least 1",
+        ),
+        (&["--rounds", "0"][..], "--rounds must be at least 1"),
+        (&["--min-iters", "0"][..], "--min-iters must be at least 1"),
+        (
+            &["--min-seconds", "5", "--max-seconds", "1"][..],
+            "--max-seconds (1) is below --min-seconds (5)",
+        ),
+        (
+            &["--max-seconds", "nan"][..],
+            "--max-seconds must be a positive",
+        ),
+    ] {
+        let dir = scenarios();
+        let mut all = vec!["--scenarios", dir.to_str().unwrap(), "compare"];
+        all.extend_from_slice(args);
+        let o = qbench(&all);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(message), "{args:?}: {}", text(&o));
+        assert!(!text(&o).contains("panicked"));
+    }
 }

@@ -107,9 +107,108 @@ fn quick_compare_measures_every_backend() {
     {
         assert!(r["packed_bytes"].as_f64().unwrap() < r["size_bytes"].as_f64().unwrap() / 2.0);
     }
+    // Latency comes from three rounds (each in its own process) and its interval covers
+    // every round's median.
+    assert_eq!(json["settings"]["rounds"], 3);
+    for r in all.iter().filter(|r| r["status"] == "ok") {
+        let lat = &r["latency_ms"];
+        assert_eq!(lat["rounds"], 3, "{r}");
+        let ci = lat["p50_ci95"].as_array().unwrap();
+        for m in lat["round_p50"].as_array().unwrap() {
+            let m = m.as_f64().unwrap();
+            assert!(
+                ci[0].as_f64().unwrap() <= m && m <= ci[1].as_f64().unwrap(),
+                "{lat}"
+            );
+        }
+    }
+    // Fidelity against the FP32 logits: none for the reference itself, near-identical FP32
+    // logits on the other backends, finite and plausible for the quantized rows.
+    let row = |t: &str, b: &str| {
+        all.iter()
+            .find(|r| r["technique"] == t && r["backend"] == b)
+            .unwrap()
+    };
+    assert!(row("fp32", "ort")["sqnr_db_vs_fp32"].is_null());
+    for b in ["tract", "candle"] {
+        assert!(row("fp32", b)["sqnr_db_vs_fp32"].as_f64().unwrap() > 60.0);
+    }
+    for r in all
+        .iter()
+        .filter(|r| r["status"] == "ok" && r["technique"] != "fp32")
+    {
+        let kl = r["kl_vs_fp32"].as_f64().unwrap();
+        let sqnr = r["sqnr_db_vs_fp32"].as_f64().unwrap();
+        assert!(
+            (0.0..1.0).contains(&kl) && (5.0..80.0).contains(&sqnr),
+            "{r}"
+        );
+    }
+    // 4-bit weights are noisier than 8-bit ones.
+    let sqnr = |t: &str| row(t, "ort")["sqnr_db_vs_fp32"].as_f64().unwrap();
+    assert!(sqnr("uniform-midtread-4bit") < sqnr("ort-static-minmax"));
     let csv = std::fs::read_to_string(out.path().join("quick.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + all.len());
     let md = std::fs::read_to_string(out.path().join("quick.md")).unwrap();
     assert!(md.contains("| fp32 | candle |"), "{md}");
     assert!(text(&o).contains("QUICK"));
+}
+
+#[test]
+fn sweeps_make_one_row_per_combination() {
+    let out = tempfile::tempdir().unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--quick",
+        "--techniques",
+        "fp32,ort-static-minmax",
+        "--backends",
+        "ort,candle",
+        "--batch",
+        "1,3",
+        "--threads",
+        "1,2",
+        "--rounds",
+        "1",
+        "--min-iters",
+        "5",
+        "--min-seconds",
+        "0",
+        "--max-seconds",
+        "0.5",
+        "--format",
+        "csv",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("quick.json")).unwrap()).unwrap();
+    assert_eq!(json["settings"]["batch"], serde_json::json!([1, 3]));
+    assert_eq!(json["settings"]["threads"], serde_json::json!([1, 2]));
+    assert_eq!(json["settings"]["latency_rule"]["min_iters"], 5);
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 2 * 2 * 2);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in rows {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["latency_ms"]["rounds"], 1);
+        assert!(r["latency_ms"]["n"].as_u64().unwrap() >= 5);
+        seen.insert((
+            r["technique"].as_str().unwrap().to_string(),
+            r["backend"].as_str().unwrap().to_string(),
+            r["batch"].as_u64().unwrap(),
+            r["threads"].as_u64().unwrap(),
+        ));
+        if r["technique"] != "fp32" {
+            assert!(r["accuracy_delta_vs_fp32"].is_number(), "{r}");
+            assert!(r["sqnr_db_vs_fp32"].is_number(), "{r}");
+        }
+    }
+    assert_eq!(seen.len(), rows.len());
+    // Stdout is the CSV: a header and one line per row.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1 + rows.len(), "{stdout}");
 }

@@ -68,6 +68,18 @@ impl IterationRule {
 }
 
 impl IterationRule {
+    /// The share of this rule for one of `rounds` rounds: the same warm-up (every round runs
+    /// in a fresh process), and the iterations and durations divided among the rounds.
+    pub fn per_round(&self, rounds: usize) -> IterationRule {
+        let r = rounds.max(1);
+        IterationRule {
+            warmup: self.warmup,
+            min_iters: self.min_iters.div_ceil(r),
+            min_seconds: self.min_seconds / r as f64,
+            max_seconds: self.max_seconds / r as f64,
+        }
+    }
+
     /// Continues a series of timed iterations already run (e.g. the accuracy pass, in
     /// milliseconds) until the rule is satisfied, counting their time: no warm-up, at least
     /// `min_iters` samples and `min_seconds` of timed work in total, stopping at `max_seconds`.
@@ -120,6 +132,14 @@ mod tests {
         };
         assert_eq!(capped.top_up(vec![5.0], step).unwrap().len(), 1);
         assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
+    fn per_round_divides_the_work() {
+        let r = IterationRule::FULL.per_round(6);
+        assert_eq!((r.warmup, r.min_iters), (10, 34));
+        assert!((r.min_seconds - 0.5).abs() < 1e-12 && (r.max_seconds - 20.0 / 6.0).abs() < 1e-12);
+        assert_eq!(IterationRule::FULL.per_round(0), IterationRule::FULL);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use crate::record::{Row, Status};
 pub const HEADERS: &[&str] = &[
     "technique",
     "backend",
+    "batch",
+    "threads",
     "format",
     "status",
     "size",
@@ -20,6 +22,8 @@ pub const HEADERS: &[&str] = &[
     "top-1 % [95% CI]",
     "Δ top-1",
     "agree fp32",
+    "KL fp32",
+    "SQNR dB",
     "note",
 ];
 
@@ -42,6 +46,8 @@ pub fn cells(r: &Row) -> Vec<String> {
     vec![
         r.technique.clone(),
         r.backend.clone(),
+        r.batch.to_string(),
+        r.threads.to_string(),
         r.format.clone(),
         r.status.as_str().to_string(),
         match (r.size_bytes, r.packed_bytes) {
@@ -69,6 +75,8 @@ pub fn cells(r: &Row) -> Vec<String> {
             (d, _) => opt(d, |v| format!("{:+.2}", v * 100.0)),
         },
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
+        opt(r.kl_vs_fp32, |v| format!("{v:.2e}")),
+        opt(r.sqnr_db_vs_fp32, |v| format!("{v:.1}")),
         match r.status {
             Status::Ok => r.notes.clone().unwrap_or_default(),
             _ => r.reason.clone().unwrap_or_default(),

@@ -43,6 +43,7 @@ struct Line<'a> {
     latency_p50_ci95_low_ms: Option<f64>,
     latency_p50_ci95_high_ms: Option<f64>,
     latency_n: Option<usize>,
+    latency_rounds: Option<usize>,
     throughput_ips: Option<f64>,
     peak_rss_bytes: Option<u64>,
     accuracy: Option<f64>,
@@ -54,6 +55,8 @@ struct Line<'a> {
     mcnemar_p: Option<f64>,
     eval_samples: Option<usize>,
     agreement_with_fp32: Option<f64>,
+    kl_vs_fp32: Option<f64>,
+    sqnr_db_vs_fp32: Option<f64>,
 }
 
 impl Reporter for Csv {
@@ -100,6 +103,7 @@ impl Reporter for Csv {
                 latency_p50_ci95_low_ms: l.map(|l| l.p50_ci95[0]),
                 latency_p50_ci95_high_ms: l.map(|l| l.p50_ci95[1]),
                 latency_n: l.map(|l| l.n),
+                latency_rounds: l.map(|l| l.rounds),
                 throughput_ips: r.throughput_ips,
                 peak_rss_bytes: r.peak_rss_bytes,
                 accuracy: r.accuracy,
@@ -111,6 +115,8 @@ impl Reporter for Csv {
                 mcnemar_p: r.mcnemar_p,
                 eval_samples: r.eval_samples,
                 agreement_with_fp32: r.agreement_with_fp32,
+                kl_vs_fp32: r.kl_vs_fp32,
+                sqnr_db_vs_fp32: r.sqnr_db_vs_fp32,
             })?;
         }
         w.flush()?;

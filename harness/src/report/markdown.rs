@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::cells::{cells, HEADERS};
 use super::Reporter;
-use crate::record::Run;
+use crate::record::{list, Run};
 
 /// A Markdown document that can be published as is.
 pub struct Markdown;
@@ -75,10 +75,12 @@ pub fn environment(run: &Run, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(
         out,
-        "- settings: {} threads; latency at batch {} (warm-up {}, at least {} runs and {} s, at most {} s); \
-         throughput and accuracy at batch {}; {} evaluation images{}",
-        s.threads,
-        s.batch,
+        "- settings: {} threads; latency at batch {} in {} round(s) per cell, each in a fresh \
+         process and interleaved with the other cells (in total: warm-up {} per round, at least {} \
+         runs and {} s, at most {} s); throughput and accuracy at batch {}; {} evaluation images{}",
+        list(&s.threads),
+        list(&s.batch),
+        s.rounds,
         s.latency_rule.warmup,
         s.latency_rule.min_iters,
         s.latency_rule.min_seconds,
@@ -103,7 +105,7 @@ mod tests {
             .unwrap();
         let s = String::from_utf8(buf).unwrap();
         assert!(
-            s.contains("| fp32 | ort | fp32 | ok | 302.7 KiB | 12.5 | 2.000 |"),
+            s.contains("| fp32 | ort | 1 | 2 | fp32 | ok | 302.7 KiB | 12.5 | 2.000 |"),
             "{s}"
         );
         assert!(s.contains("| failed |"));

@@ -107,11 +107,12 @@ pub(crate) mod fixture {
                 .into_iter()
                 .collect(),
             settings: Settings {
-                threads: 2,
-                batch: 1,
+                threads: vec![2],
+                batch: vec![1],
                 throughput_batch: 64,
                 quick: false,
                 eval_samples: 10000,
+                rounds: 6,
                 latency_rule: IterationRule::FULL,
                 throughput_rule: IterationRule::THROUGHPUT,
                 cell_timeout_s: 600,

@@ -30,8 +30,8 @@ impl Reporter for Terminal {
             out,
             "{}: {} threads, latency at batch {}, throughput and accuracy at batch {}, {} evaluation images{}",
             run.scenario,
-            run.settings.threads,
-            run.settings.batch,
+            crate::record::list(&run.settings.threads),
+            crate::record::list(&run.settings.batch),
             run.settings.throughput_batch,
             run.settings.eval_samples,
             if run.settings.quick { " (QUICK run: not for publication)" } else { "" }
