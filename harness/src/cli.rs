@@ -67,7 +67,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub quick: bool,
     /// Latency rounds per cell, each in a fresh process, interleaved with the other cells so
-    /// that slow drifts of the machine spread over every cell [default: 10, quick: 3].
+    /// that slow drifts of the machine spread over every cell [default: 10, quick: 2].
     #[arg(long)]
     pub rounds: Option<usize>,
     /// LoadGen rule: warm-up runs before each latency round [default: 10, quick: 3].

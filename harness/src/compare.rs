@@ -28,7 +28,7 @@ pub const QUICK_EVAL_SAMPLES: usize = 1000;
 /// through the same mix of fast and slow periods.
 pub const FULL_ROUNDS: usize = 10;
 /// Latency rounds per cell of a `--quick` run.
-pub const QUICK_ROUNDS: usize = 3;
+pub const QUICK_ROUNDS: usize = 2;
 
 /// Validated options of a compare run.
 struct Options {
