@@ -12,7 +12,7 @@ pub const HEADERS: &[&str] = &[
     "status",
     "size",
     "load ms",
-    "p50 ms",
+    "p50 ms [95% CI]",
     "p90 ms",
     "p99 ms",
     "mean±std ms",
@@ -55,7 +55,9 @@ pub fn cells(r: &Row) -> Vec<String> {
             (s, _) => opt(s, bytes),
         },
         opt(r.load_ms, |v| format!("{v:.1}")),
-        opt(lat.map(|l| l.p50), |v| format!("{v:.3}")),
+        opt(lat, |l| {
+            format!("{:.3} [{:.3}, {:.3}]", l.p50, l.p50_ci95[0], l.p50_ci95[1])
+        }),
         opt(lat.map(|l| l.p90), |v| format!("{v:.3}")),
         opt(lat.map(|l| l.p99), |v| format!("{v:.3}")),
         opt(lat, |l| format!("{:.3}±{:.3}", l.mean, l.std)),

@@ -105,7 +105,9 @@ mod tests {
             .unwrap();
         let s = String::from_utf8(buf).unwrap();
         assert!(
-            s.contains("| fp32 | ort | 1 | 2 | fp32 | ok | 302.7 KiB | 12.5 | 2.000 |"),
+            s.contains(
+                "| fp32 | ort | 1 | 2 | fp32 | ok | 302.7 KiB | 12.5 | 2.000 [1.000, 3.000] |"
+            ),
             "{s}"
         );
         assert!(s.contains("| failed |"));
