@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::accuracy::{top1, wilson95};
 use crate::measure::fidelity::{fidelity, Fidelity, Logits};
-use crate::measure::stats::LatencyStats;
 use crate::plan::CellSpec;
 use crate::scenario::Scenario;
 
@@ -47,7 +46,6 @@ pub struct LatencyRound {
 pub struct Measured {
     pub size_bytes: u64,
     pub load_ms: f64,
-    pub latency_ms: LatencyStats,
     pub throughput_ips: f64,
     pub accuracy: f64,
     pub accuracy_ci95: [f64; 2],
@@ -135,7 +133,9 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
     if spec.part == CellPart::Latency {
         return Ok(CellOutcome::Latency(round));
     }
-    let latency_ms = LatencyStats::from_samples(&round.samples).context("no latency sample")?;
+    if round.samples.is_empty() {
+        bail!("the latency round produced no sample");
+    }
 
     // Accuracy pass at the throughput batch; its timed batches are the first throughput
     // samples, topped up on the first batch until the throughput rule is met.
@@ -180,7 +180,6 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
     Ok(CellOutcome::Ok(Measured {
         size_bytes,
         load_ms: round.load_ms,
-        latency_ms,
         throughput_ips,
         accuracy,
         accuracy_ci95: [lo, hi],

@@ -495,7 +495,7 @@ fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
     row.reason = None;
     row.size_bytes = Some(m.size_bytes);
     row.load_ms = Some(m.load_ms);
-    row.latency_ms = Some(m.latency_ms.clone());
+    row.latency_ms = LatencyStats::from_rounds(std::slice::from_ref(&m.latency_samples));
     row.throughput_ips = Some(m.throughput_ips);
     row.peak_rss_bytes = m.peak_rss_bytes;
     row.accuracy = Some(m.accuracy);
