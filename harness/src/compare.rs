@@ -246,132 +246,129 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     // Labels of the evaluated images, for the paired comparison with FP32.
     let labels = opts.scenario.eval_set()?.take(s.eval_samples).labels;
     let round_rule = s.latency_rule.per_round(s.rounds);
-    for p in &prepared {
-        for b in &backends {
-            for &batch in &s.batch {
-                for &threads in &s.threads {
-                    let key = RowKey {
-                        technique: p.technique.clone(),
-                        framework: p.framework.clone(),
-                        backend: b.name().into(),
-                        format: p
-                            .artifact
-                            .as_ref()
-                            .map(|a| a.format.name())
-                            .unwrap_or("-")
-                            .into(),
-                        threads,
-                        batch,
-                        throughput_batch: s.throughput_batch,
+    // Every cell: technique x backend x batch x threads, FP32 first.
+    let cells = prepared.iter().flat_map(|p| {
+        backends.iter().flat_map(move |b| {
+            s.batch.iter().flat_map(move |&batch| {
+                s.threads.iter().map(move |&threads| (p, b, batch, threads))
+            })
+        })
+    });
+    for (p, b, batch, threads) in cells {
+        let key = RowKey {
+            technique: p.technique.clone(),
+            framework: p.framework.clone(),
+            backend: b.name().into(),
+            format: p
+                .artifact
+                .as_ref()
+                .map(|a| a.format.name())
+                .unwrap_or("-")
+                .into(),
+            threads,
+            batch,
+            throughput_batch: s.throughput_batch,
+        };
+        bar.set_message(format!(
+            "{} on {} (batch {batch}, {threads} threads)",
+            p.technique,
+            b.name()
+        ));
+        let is_fp32 = p.technique == registry::FP32;
+        let logits_of = |backend: &str| {
+            fp32_logits
+                .iter()
+                .find(|((bk, t), _)| bk == backend && *t == threads)
+                .map(|(_, path)| path.clone())
+        };
+        let (save_logits, reference_logits) = if is_fp32 {
+            let other = fp32_logits
+                .iter()
+                .find(|((bk, t), _)| bk != b.name() && *t == threads)
+                .map(|(_, path)| path.clone());
+            let own = logits_of(b.name())
+                .is_none()
+                .then(|| logits_path(&opts.out, b.name(), threads));
+            (own, other)
+        } else {
+            (None, logits_of(b.name()))
+        };
+        let mut row = match (&available[b.name()], &p.artifact) {
+            (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
+            (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
+            (Ok(()), Ok(artifact)) => match b.supports(artifact) {
+                Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
+                Support::Yes => {
+                    let spec = CellSpec {
+                        scenarios_dir: dir.to_path_buf(),
+                        scenario: opts.scenario.name.clone(),
+                        key: key.clone(),
+                        artifact: artifact.clone(),
+                        eval_samples: s.eval_samples,
+                        latency_rule: round_rule,
+                        throughput_rule: s.throughput_rule,
+                        part: CellPart::Full,
+                        save_logits: save_logits.clone(),
+                        reference_logits,
                     };
-                    bar.set_message(format!(
-                        "{} on {} (batch {batch}, {threads} threads)",
-                        p.technique,
-                        b.name()
-                    ));
-                    let is_fp32 = p.technique == registry::FP32;
-                    let logits_of = |backend: &str| {
-                        fp32_logits
-                            .iter()
-                            .find(|((bk, t), _)| bk == backend && *t == threads)
-                            .map(|(_, path)| path.clone())
-                    };
-                    let (save_logits, reference_logits) = if is_fp32 {
-                        let other = fp32_logits
-                            .iter()
-                            .find(|((bk, t), _)| bk != b.name() && *t == threads)
-                            .map(|(_, path)| path.clone());
-                        let own = logits_of(b.name())
-                            .is_none()
-                            .then(|| logits_path(&opts.out, b.name(), threads));
-                        (own, other)
-                    } else {
-                        (None, logits_of(b.name()))
-                    };
-                    let mut row = match (&available[b.name()], &p.artifact) {
-                        (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
-                        (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
-                        (Ok(()), Ok(artifact)) => match b.supports(artifact) {
-                            Support::Unsupported(reason) => {
-                                Row::not_run(key, Status::Unsupported, reason)
+                    match runner.run(&spec) {
+                        CellOutcome::Ok(m) => {
+                            if let Some(path) = save_logits {
+                                fp32_logits.push(((b.name().into(), threads), path));
                             }
-                            Support::Yes => {
-                                let spec = CellSpec {
-                                    scenarios_dir: dir.to_path_buf(),
-                                    scenario: opts.scenario.name.clone(),
-                                    key: key.clone(),
-                                    artifact: artifact.clone(),
-                                    eval_samples: s.eval_samples,
-                                    latency_rule: round_rule,
-                                    throughput_rule: s.throughput_rule,
-                                    part: CellPart::Full,
-                                    save_logits: save_logits.clone(),
-                                    reference_logits,
-                                };
-                                match runner.run(&spec) {
-                                    CellOutcome::Ok(m) => {
-                                        if let Some(path) = save_logits {
-                                            fp32_logits.push(((b.name().into(), threads), path));
-                                        }
-                                        let mut row = measured_row(key, &m);
-                                        predictions
-                                            .insert(cell_id(&p.technique, &row), m.predictions);
-                                        let notes: Vec<String> = p
-                                            .notes
-                                            .iter()
-                                            .cloned()
-                                            .chain(b.notes(artifact))
-                                            .filter(|n| !n.is_empty())
-                                            .collect();
-                                        row.notes = (!notes.is_empty()).then(|| notes.join("; "));
-                                        pending.push(Pending {
-                                            row: run.rows.len(),
-                                            spec,
-                                            samples: vec![m.latency_samples],
-                                            load_ms: vec![m.load_ms],
-                                        });
-                                        row
-                                    }
-                                    CellOutcome::Failed { reason } => {
-                                        Row::not_run(key, Status::Failed, reason)
-                                    }
-                                    CellOutcome::Latency(_) => Row::not_run(
-                                        key,
-                                        Status::Failed,
-                                        "the cell process measured latency only".into(),
-                                    ),
-                                }
-                            }
-                        },
-                    };
-                    row.quantize_ms = p.quantize_ms;
-                    if let Some(t) = p.timing {
-                        row.calibration_ms = Some(t.calibration_ms);
-                        row.calibration_images = Some(t.calibration_images);
-                        row.scoring_ms = Some(t.scoring_ms);
+                            let mut row = measured_row(key, &m);
+                            predictions.insert(cell_id(&p.technique, &row), m.predictions);
+                            let notes: Vec<String> = p
+                                .notes
+                                .iter()
+                                .cloned()
+                                .chain(b.notes(artifact))
+                                .filter(|n| !n.is_empty())
+                                .collect();
+                            row.notes = (!notes.is_empty()).then(|| notes.join("; "));
+                            pending.push(Pending {
+                                row: run.rows.len(),
+                                spec,
+                                samples: vec![m.latency_samples],
+                                load_ms: vec![m.load_ms],
+                            });
+                            row
+                        }
+                        CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
+                        CellOutcome::Latency(_) => Row::not_run(
+                            key,
+                            Status::Failed,
+                            "the cell process measured latency only".into(),
+                        ),
                     }
-                    if row.status == Status::Ok {
-                        row.packed_bytes = p.packed_bytes;
-                    }
-                    bar.println(format!(
-                        "{:<30} {:<7} b{:<3} t{:<2} {}",
-                        row.technique,
-                        row.backend,
-                        row.batch,
-                        row.threads,
-                        summary(&row)
-                    ));
-                    run.rows.push(row);
-                    fill_agreement(&mut run.rows, &predictions, &labels);
-                    report::write_report(&report::Json, &run, &opts.out, stem)?;
-                    bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
-                        1
-                    } else {
-                        s.rounds as u64
-                    });
                 }
-            }
+            },
+        };
+        row.quantize_ms = p.quantize_ms;
+        if let Some(t) = p.timing {
+            row.calibration_ms = Some(t.calibration_ms);
+            row.calibration_images = Some(t.calibration_images);
+            row.scoring_ms = Some(t.scoring_ms);
         }
+        if row.status == Status::Ok {
+            row.packed_bytes = p.packed_bytes;
+        }
+        bar.println(format!(
+            "{:<30} {:<7} b{:<3} t{:<2} {}",
+            row.technique,
+            row.backend,
+            row.batch,
+            row.threads,
+            summary(&row)
+        ));
+        run.rows.push(row);
+        fill_agreement(&mut run.rows, &predictions, &labels);
+        report::write_report(&report::Json, &run, &opts.out, stem)?;
+        bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
+            1
+        } else {
+            s.rounds as u64
+        });
     }
     further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
     fill_agreement(&mut run.rows, &predictions, &labels);

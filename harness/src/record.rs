@@ -166,7 +166,7 @@ pub struct Settings {
     pub quick: bool,
     pub eval_samples: usize,
     /// Latency rounds per cell, each in a fresh process, interleaved across cells.
-    #[serde(default = "one")]
+    #[serde(default = "crate::measure::stats::one_round")]
     pub rounds: usize,
     /// The latency rule of a whole cell (divided among its rounds).
     pub latency_rule: crate::measure::latency::IterationRule,
@@ -187,10 +187,6 @@ pub struct Run {
     pub backends: std::collections::BTreeMap<String, String>,
     pub settings: Settings,
     pub rows: Vec<Row>,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// Reads a number or a list of numbers (results written before sweeps stored one value).

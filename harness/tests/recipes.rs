@@ -74,8 +74,13 @@ fn per_channel_absmax(v: &[f32], channels: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The nodes of one operator type, in graph order.
+fn nodes<'a>(m: &'a Model, op: &str) -> Vec<&'a qbench_onnx::Node> {
+    m.graph.nodes.iter().filter(|n| n.op_type == op).collect()
+}
+
 fn count(m: &Model, op: &str) -> usize {
-    m.graph.nodes.iter().filter(|n| n.op_type == op).count()
+    nodes(m, op).len()
 }
 
 #[test]
@@ -123,12 +128,8 @@ fn tflite_int16x8_has_symmetric_int16_activations_at_opset_21() {
     let q = apply("tflite-int16x8");
     assert_eq!(q.format, Format::Qdq16);
     assert!(q.model.opset().unwrap() >= 21);
-    let zps: Vec<&TensorData> = q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.op_type == "QuantizeLinear")
+    let zps: Vec<&TensorData> = nodes(&q.model, "QuantizeLinear")
+        .into_iter()
         .map(|n| init(&q.model, &n.inputs[2]))
         .collect();
     assert!(!zps.is_empty());
@@ -173,13 +174,7 @@ fn tflite_float16_stores_every_float_constant_in_half() {
 #[test]
 fn pytorch_fbgemm_reduces_the_activation_range_and_uses_absmax_over_127_5() {
     let q = apply("pytorch-fbgemm");
-    let clips: Vec<_> = q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.op_type == "Clip")
-        .collect();
+    let clips = nodes(&q.model, "Clip");
     assert!(!clips.is_empty());
     for c in clips {
         assert_eq!(ints(init(&q.model, &c.inputs[1])), vec![0]);
@@ -218,12 +213,8 @@ fn pytorch_dynamic_quantizes_only_linear_layers() {
 #[test]
 fn caffe_dfp8_uses_power_of_two_scales() {
     let q = apply("caffe-dfp8");
-    let scales: Vec<f32> = q
-        .model
-        .graph
-        .nodes
-        .iter()
-        .filter(|n| n.op_type == "DequantizeLinear")
+    let scales: Vec<f32> = nodes(&q.model, "DequantizeLinear")
+        .into_iter()
         .flat_map(|n| init(&q.model, &n.inputs[1]).to_f32().unwrap())
         .collect();
     assert!(!scales.is_empty());

@@ -608,41 +608,31 @@ mod tests {
     #[test]
     fn qlinear_conv_requantizes_per_channel_by_hand() {
         // 1x1 conv, x = [130, 126] (zp 128, scale 0.5), w = [3], [-2] (zp 0, scales 0.25, 0.5),
-        // bias [4, -1], y scale 0.2, zp 0 (int8).
+        // bias [4, -1], y zp 0 (int8), y scale as given.
         let node = Node::new("qc", "QLinearConv", &["x"], &["y"]);
         let x = t(&[130.0, 126.0], &[1, 1, 1, 2]);
         let w = t(&[3.0, -2.0], &[2, 1, 1, 1]);
-        let y = qlinear_conv(
-            &node,
-            &x,
-            &t(&[0.5], &[]),
-            &t(&[128.0], &[]),
-            &w,
-            &t(&[0.25, 0.5], &[2]),
-            &t(&[0.0], &[]),
-            &t(&[0.2], &[]),
-            &t(&[0.0], &[]),
-            Some(&t(&[4.0, -1.0], &[2])),
-            Some(OnnxType::I8),
-        )
-        .unwrap();
+        let run = |y_scale: f32, bias: Option<&Tensor>| {
+            qlinear_conv(
+                &node,
+                &x,
+                &t(&[0.5], &[]),
+                &t(&[128.0], &[]),
+                &w,
+                &t(&[0.25, 0.5], &[2]),
+                &t(&[0.0], &[]),
+                &t(&[y_scale], &[]),
+                &t(&[0.0], &[]),
+                bias,
+                Some(OnnxType::I8),
+            )
+            .unwrap()
+        };
         // acc: c0 = [10, -2] x 0.625 -> [6.25, -1.25]; c1 = [-5, 3] x 1.25 -> [-6.25, 3.75].
+        let y = run(0.2, Some(&t(&[4.0, -1.0], &[2])));
         assert_eq!(flat(&y), vec![6.0, -1.0, -6.0, 4.0]);
         // Saturation at the int8 limits.
-        let y = qlinear_conv(
-            &node,
-            &x,
-            &t(&[0.5], &[]),
-            &t(&[128.0], &[]),
-            &w,
-            &t(&[0.25, 0.5], &[2]),
-            &t(&[0.0], &[]),
-            &t(&[0.001], &[]),
-            &t(&[0.0], &[]),
-            None,
-            Some(OnnxType::I8),
-        )
-        .unwrap();
+        let y = run(0.001, None);
         assert_eq!(flat(&y), vec![127.0, -128.0, -128.0, 127.0]);
     }
 

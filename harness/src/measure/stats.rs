@@ -21,14 +21,15 @@ pub struct LatencyStats {
     #[serde(default)]
     pub p50_ci95: [f64; 2],
     /// Measurement rounds pooled (each in its own process, interleaved with other cells).
-    #[serde(default = "one")]
+    #[serde(default = "one_round")]
     pub rounds: usize,
     /// Median of each round, in measurement order.
     #[serde(default)]
     pub round_p50: Vec<f64>,
 }
 
-fn one() -> usize {
+/// Serde default of round counts: results written before rounds existed measured one.
+pub(crate) fn one_round() -> usize {
     1
 }
 
