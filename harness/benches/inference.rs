@@ -16,13 +16,13 @@ use qbench_quant::recipe::ActivationSource;
 
 fn scenario() -> Scenario {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    Scenario::load(&dir, "resnet").expect("resnet scenario")
+    Scenario::load_resolved(&dir, "resnet").expect("resnet scenario")
 }
 
 fn inference(c: &mut Criterion) {
     let sc = scenario();
-    let art = sc.fp32_artifact();
-    let eval = sc.eval_set().expect("evaluation data");
+    let art = sc.fp32_artifact().unwrap();
+    let eval = sc.eval_data().expect("evaluation data");
     let i = &art.input;
     let mut g = c.benchmark_group("fp32_inference");
     for backend in registry::backends() {
@@ -34,10 +34,10 @@ fn inference(c: &mut Criterion) {
             let mut s = backend
                 .load(&art, &LoadOptions { threads: 2, batch })
                 .expect("load");
-            let x = eval.batch(0, batch, sc.normalization());
+            let x = qbench_data::read_batch(eval.as_ref(), 0, batch).unwrap();
             let b = Batch {
                 data: &x,
-                dims: [batch, i.channels, i.height, i.width],
+                dims: &i.dims(batch),
             };
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_with_input(
@@ -52,10 +52,9 @@ fn inference(c: &mut Criterion) {
 
 fn calibration(c: &mut Criterion) {
     let sc = scenario();
-    let calib = sc.calib_set().expect("calibration data");
+    let calib = sc.calib_data().expect("calibration data");
     let n = calib.len();
-    let mut source =
-        CandleCalibration::new(&sc.fp32_artifact(), calib, sc.normalization()).expect("candle");
+    let mut source = CandleCalibration::new(&sc.fp32_artifact().unwrap(), calib).expect("candle");
     let mut g = c.benchmark_group("calibration");
     g.sample_size(10);
     g.throughput(Throughput::Elements(n as u64));

@@ -7,11 +7,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use qbench_core::Artifact;
 use qbench_onnx::Model;
+use qbench_quant::prepare;
 
 use crate::calibration::CandleCalibration;
+use crate::ort_calibration::OrtCalibration;
 use crate::registry;
 use crate::scenario::Scenario;
 use crate::timed_source::TimedSource;
+use qbench_quant::recipe::ActivationSource;
 
 /// Where a technique's quantize time went.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,9 +46,10 @@ pub fn prepare(
     scenario: &Scenario,
     selected: Option<&[String]>,
     out: &Path,
+    calibration: &mut Option<String>,
 ) -> Result<Vec<Prepared>> {
     let wanted = |name: &str| selected.is_none_or(|s| s.iter().any(|x| x == name));
-    let fp32 = scenario.fp32_artifact();
+    let fp32 = scenario.fp32_artifact()?;
     let mut list = Vec::new();
     if wanted(registry::FP32) {
         list.push(Prepared {
@@ -65,22 +69,41 @@ pub fn prepare(
     if techniques.is_empty() {
         return Ok(list);
     }
-    let model = Model::load(&fp32.path)?;
-    // One calibration source for every technique: the FP32 session is prepared once and each
-    // technique streams the calibration split through it again.
-    let mut source = CandleCalibration::new(&fp32, scenario.calib_set()?, scenario.normalization())
-        .map_err(|e| format!("{e:#}"));
     let dir = out.join("artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // ONNX Runtime's pre-processing before quantizing (constants, no-ops, batch-norm folding);
+    // the FP32 row keeps the model as given. Calibration runs the pre-processed model, so the
+    // ranges are those of the tensors the recipes rewrite.
+    let prepared = prepare::pre_process(&Model::load(&fp32.path)?)
+        .with_context(|| format!("pre-processing {}", fp32.path.display()))?;
+    let model = prepared.model;
+    let calib_artifact = if prepared.notes.is_empty() {
+        fp32.clone()
+    } else {
+        let path = dir.join("fp32-prepared.onnx");
+        model.save(&path)?;
+        Artifact {
+            path,
+            ..fp32.clone()
+        }
+    };
+    let pre_note = (!prepared.notes.is_empty())
+        .then(|| format!("pre-processed: {}", prepared.notes.join(", ")));
+    // One calibration source for every technique: the FP32 session is prepared once and each
+    // technique streams the calibration split through it again. ONNX Runtime first (as its own
+    // tool calibrates), candle when ONNX Runtime is unavailable or cannot run the model.
+    let (mut source, calibrated_on) = calibration_source(scenario, &calib_artifact, &model, &dir);
+    *calibration = Some(calibrated_on);
     // Global min/max ranges, computed once for the techniques that use them.
     let mut minmax = None;
     for t in techniques {
         let start = Instant::now();
         let mut timing = None;
         let made = match &mut source {
-            Ok(source) => {
-                let per_pass = source.len();
-                let mut timed = TimedSource::new(source, per_pass).sharing_minmax(&mut minmax);
+            Ok((source, per_pass)) => {
+                let per_pass = *per_pass;
+                let mut timed =
+                    TimedSource::new(source.as_mut(), per_pass).sharing_minmax(&mut minmax);
                 let q = t.apply(&model, &mut timed).map_err(anyhow::Error::from);
                 timing = Some(Timing {
                     calibration_ms: timed.calibration.as_secs_f64() * 1e3,
@@ -107,7 +130,18 @@ pub fn prepare(
         });
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let (artifact, notes, packed_bytes) = match made {
-            Ok((a, notes, packed)) => (Ok(a), Some(notes.join("; ")), packed),
+            Ok((a, notes, packed)) => (
+                Ok(a),
+                Some(
+                    pre_note
+                        .iter()
+                        .cloned()
+                        .chain(notes)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                packed,
+            ),
             Err(e) => (Err(format!("quantization failed: {e:#}")), None, None),
         };
         list.push(Prepared {
@@ -121,4 +155,40 @@ pub fn prepare(
         });
     }
     Ok(list)
+}
+
+/// A boxed calibration source and the samples of one pass.
+pub type Source = Result<(Box<dyn ActivationSource>, usize), String>;
+
+/// The calibration source of a run: ONNX Runtime if it is available and runs the model, else
+/// candle; also says which (and why not ONNX Runtime).
+pub fn calibration_source(
+    scenario: &Scenario,
+    artifact: &Artifact,
+    model: &Model,
+    dir: &Path,
+) -> (Source, String) {
+    let ort_reason = match qbench_core::Backend::check(&qbench_ort::OrtBackend) {
+        Ok(()) => match OrtCalibration::new(artifact, model, scenario, dir) {
+            Ok(c) => {
+                let n = c.len();
+                return (Ok((Box::new(c), n)), "ort".into());
+            }
+            Err(e) => format!("{e:#}"),
+        },
+        Err(e) => e.to_string(),
+    };
+    let candle = scenario
+        .calib_data()
+        .and_then(|data| CandleCalibration::new(artifact, data))
+        .map(|c| match scenario.model.fixed_batch {
+            Some(b) => c.with_fixed_batch(b),
+            None => c,
+        })
+        .map(|c| {
+            let n = c.len();
+            (Box::new(c) as Box<dyn ActivationSource>, n)
+        })
+        .map_err(|e| format!("{e:#} (ONNX Runtime calibration: {ort_reason})"));
+    (candle, format!("candle (ONNX Runtime: {ort_reason})"))
 }

@@ -1,10 +1,10 @@
 //! The calibration source: the scenario's FP32 model run by the candle backend over the
 //! calibration split (never evaluation data), showing every tensor to the quantizer's observers.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use qbench_candle::CandleSession;
 use qbench_core::{Artifact, Batch};
-use qbench_data::{LabelledImages, Normalization};
+use qbench_data::{read_batch, Dataset};
 use qbench_quant::recipe::ActivationSource;
 use qbench_quant::QuantError;
 
@@ -14,41 +14,60 @@ pub const CALIBRATION_BATCH: usize = 50;
 /// Streams the calibration split through the FP32 model.
 pub struct CandleCalibration {
     session: CandleSession,
-    data: LabelledImages,
-    norm: Normalization,
+    data: Box<dyn Dataset>,
     input: qbench_core::InputSpec,
     output: String,
+    batch: usize,
+    fixed: bool,
 }
 
 impl CandleCalibration {
     /// Prepares the FP32 artifact; an empty calibration split is an error.
-    pub fn new(fp32: &Artifact, data: LabelledImages, norm: Normalization) -> Result<Self> {
+    pub fn new(fp32: &Artifact, data: Box<dyn Dataset>) -> Result<Self> {
         if data.is_empty() {
-            bail!("the calibration split is empty: static quantization needs calibration images");
+            bail!(
+                "the calibration split ({}) is empty: static quantization needs calibration samples",
+                data.describe()
+            );
         }
         Ok(CandleCalibration {
             session: qbench_candle::load_session(fp32)?,
             data,
-            norm,
+            batch: CALIBRATION_BATCH,
+            fixed: false,
             input: fp32.input.clone(),
             output: fp32.output.clone(),
         })
     }
 }
 
-/// The split in batches of [`CALIBRATION_BATCH`]: (first image, pixels, NCHW dims).
-fn batches<'a>(
-    data: &'a LabelledImages,
-    norm: Normalization,
+/// The split in batches of `batch` samples: (first sample, values, dims). With `fixed`, every
+/// batch has exactly `batch` samples (the last one zero-padded), for models whose batch
+/// dimension is fixed; otherwise the last batch is shorter.
+pub fn batches<'a>(
+    data: &'a dyn Dataset,
     input: &'a qbench_core::InputSpec,
-) -> impl Iterator<Item = (usize, Vec<f32>, [usize; 4])> + 'a {
-    (0..data.len())
-        .step_by(CALIBRATION_BATCH)
-        .map(move |start| {
-            let n = CALIBRATION_BATCH.min(data.len() - start);
-            let dims = [n, input.channels, input.height, input.width];
-            (start, data.batch(start, n, norm), dims)
-        })
+    batch: usize,
+    fixed: bool,
+) -> impl Iterator<Item = Result<(usize, Vec<f32>, Vec<usize>)>> + 'a {
+    (0..data.len()).step_by(batch.max(1)).map(move |start| {
+        let n = if fixed {
+            batch
+        } else {
+            batch.min(data.len() - start)
+        };
+        Ok((start, read_batch(data, start, n)?, input.dims(n)))
+    })
+}
+
+impl CandleCalibration {
+    /// Runs the model at exactly `batch` samples per batch (a model with a fixed batch
+    /// dimension); padded samples are not shown to the observers.
+    pub fn with_fixed_batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self.fixed = true;
+        self
+    }
 }
 
 impl CandleCalibration {
@@ -66,14 +85,26 @@ impl CandleCalibration {
     fn score(&self, model: &qbench_onnx::Model) -> Result<f64> {
         let mut session = CandleSession::new(model.clone(), &self.input.name, &self.output)
             .map_err(|e| anyhow::anyhow!("candle cannot run the candidate model: {e}"))?;
+        let labels = qbench_data::labels(self.data.as_ref()).with_context(|| {
+            format!(
+                "the calibration split ({}) has no labels to score on",
+                self.data.describe()
+            )
+        })?;
         let mut correct = 0usize;
-        for (start, x, dims) in batches(&self.data, self.norm, &self.input) {
-            let batch = Batch { data: &x, dims };
+        for b in batches(self.data.as_ref(), &self.input, self.batch, self.fixed) {
+            let (start, x, dims) = b?;
+            let real = dims[0].min(self.data.len() - start);
+            let batch = Batch {
+                data: &x,
+                dims: &dims,
+            };
             let out = qbench_core::Session::run(&mut session, &batch)?;
             correct += out
                 .argmax_rows()
                 .iter()
-                .zip(&self.data.labels[start..start + dims[0]])
+                .take(real)
+                .zip(&labels[start..start + real])
                 .filter(|(p, l)| **p == **l as usize)
                 .count();
         }
@@ -92,10 +123,24 @@ impl ActivationSource for CandleCalibration {
         &mut self,
         sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,
     ) -> qbench_quant::Result<()> {
-        for (_, x, dims) in batches(&self.data, self.norm, &self.input) {
-            let batch = Batch { data: &x, dims };
+        let len = self.data.len();
+        for b in batches(self.data.as_ref(), &self.input, self.batch, self.fixed) {
+            let (start, x, dims) = b.map_err(|e| {
+                QuantError::InvalidArgument(format!("reading the calibration split: {e:#}"))
+            })?;
+            let (rows, real) = (dims[0], dims[0].min(len - start));
+            let batch = Batch {
+                data: &x,
+                dims: &dims,
+            };
             let mut failure = None;
             let mut forward = |name: &str, v: &[f32]| {
+                // Zero-padded samples of a fixed-batch model are not calibration data.
+                let v = if real < rows && v.len() % rows == 0 {
+                    &v[..v.len() / rows * real]
+                } else {
+                    v
+                };
                 sink(name, v).map_err(|e| {
                     let msg = e.to_string();
                     failure = Some(e);

@@ -1,8 +1,10 @@
 //! `qbench calibration-profile`: what quantizing costs, side by side in one run. Each technique
-//! quantizes the scenario's model in its own child process (so peak memory is its own), next to
-//! a child that only runs FP32 inference over the same calibration split on the same backend
-//! (candle, batch 50). Reports calibration throughput and peak memory as ratios to that FP32
-//! run, and the rewrite time (quantize time minus calibration and scoring).
+//! quantizes the scenario's model in its own child process (so peak memory is its own), with
+//! the calibration source `compare` uses (ONNX Runtime, else candle), next to a child that only
+//! runs FP32 inference over the same calibration split on that runtime (batch 50). Reports
+//! calibration throughput and peak memory as ratios to that FP32 run, and the rewrite time
+//! (quantize time minus calibration and scoring). The child's JSON line is what
+//! `scripts/quantize_time_vs_ort.py` reads to compare with ONNX Runtime's Python tool.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use crate::calibration::{CandleCalibration, CALIBRATION_BATCH};
+use crate::artifacts::calibration_source;
+use crate::calibration::{batches, CALIBRATION_BATCH};
 use crate::measure::memory::peak_rss_bytes;
 use crate::registry;
 use crate::scenario::Scenario;
 use crate::timed_source::TimedSource;
+use qbench_quant::prepare;
 
 /// Passes of FP32 inference the reference child times (after one warm-up pass).
 const INFER_PASSES: usize = 3;
@@ -28,6 +32,9 @@ const INFER_PASSES: usize = 3;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Probe {
     pub what: String,
+    /// The runtime the calibration (and the FP32 reference) ran on.
+    #[serde(default)]
+    pub calibrated_on: Option<String>,
     pub peak_rss_bytes: Option<u64>,
     /// Images streamed and the seconds it took (calibration passes, or FP32 inference).
     pub images: u64,
@@ -48,19 +55,35 @@ impl Probe {
 
 /// Child side: `what` is `fp32-inference` or a technique name; prints one JSON line.
 pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
-    let sc = Scenario::load(dir, scenario)?;
-    let fp32 = sc.fp32_artifact();
-    let calib = sc.calib_set()?;
+    let sc = Scenario::load_resolved(dir, scenario)?;
+    let fp32 = sc.fp32_artifact()?;
+    let work = tempfile_dir()?;
+    let model = prepare::pre_process(&Model::load(&fp32.path)?)?.model;
+    let artifact = qbench_core::Artifact {
+        path: work.join("fp32-prepared.onnx"),
+        ..fp32.clone()
+    };
+    model.save(&artifact.path)?;
     let probe = if what == "fp32-inference" {
-        let mut session = qbench_candle::load_session(&fp32)?;
-        let i = &fp32.input;
-        let run = |session: &mut qbench_candle::CandleSession| -> Result<()> {
-            for start in (0..calib.len()).step_by(CALIBRATION_BATCH) {
-                let n = CALIBRATION_BATCH.min(calib.len() - start);
-                let x = calib.batch(start, n, sc.normalization());
+        // The runtime compare's calibration would use (ONNX Runtime when it loads).
+        let on_ort = qbench_core::Backend::check(&qbench_ort::OrtBackend).is_ok();
+        let on = if on_ort { "ort" } else { "candle" }.to_string();
+        let calib = sc.calib_data()?;
+        let backend = registry::backend(if on_ort { "ort" } else { "candle" })
+            .context("the calibration backend is not registered")?;
+        let mut session = backend.load(
+            &artifact,
+            &qbench_core::LoadOptions {
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                batch: CALIBRATION_BATCH,
+            },
+        )?;
+        let run = |session: &mut Box<dyn Session>| -> Result<()> {
+            for b in batches(calib.as_ref(), &fp32.input, CALIBRATION_BATCH, false) {
+                let (_, x, dims) = b?;
                 let batch = Batch {
                     data: &x,
-                    dims: [n, i.channels, i.height, i.width],
+                    dims: &dims,
                 };
                 std::hint::black_box(session.run(&batch)?);
             }
@@ -73,6 +96,7 @@ pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
         }
         Probe {
             what: what.into(),
+            calibrated_on: Some(on),
             peak_rss_bytes: peak_rss_bytes(),
             images: (INFER_PASSES * calib.len()) as u64,
             seconds: start.elapsed().as_secs_f64(),
@@ -84,16 +108,16 @@ pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
             .into_iter()
             .find(|t| t.name() == what)
             .with_context(|| format!("unknown technique {what}"))?;
-        let model = Model::load(&fp32.path)?;
-        let n = calib.len();
-        let mut source = CandleCalibration::new(&fp32, calib, sc.normalization())?;
         let start = Instant::now();
-        let mut timed = TimedSource::new(&mut source, n);
+        let (source, on) = calibration_source(&sc, &artifact, &model, &work);
+        let (mut source, n) = source.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut timed = TimedSource::new(source.as_mut(), n);
         t.apply(&model, &mut timed)
             .with_context(|| format!("{what} failed"))?;
         let quantize_ms = start.elapsed().as_secs_f64() * 1e3;
         Probe {
             what: what.into(),
+            calibrated_on: Some(on),
             peak_rss_bytes: peak_rss_bytes(),
             images: timed.images,
             seconds: timed.calibration.as_secs_f64(),
@@ -101,8 +125,16 @@ pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
             scoring_ms: Some(timed.scoring.as_secs_f64() * 1e3),
         }
     };
+    let _ = std::fs::remove_dir_all(&work);
     println!("{}", serde_json::to_string(&probe)?);
     Ok(())
+}
+
+/// A private working folder for the child's prepared and augmented models.
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("qbench-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
 
 fn spawn(dir: &Path, scenario: &str, what: &str) -> Result<Probe> {
@@ -166,7 +198,10 @@ pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
     ]);
     let mib = |v: Option<u64>| v.map_or("-".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
     b.push_record([
-        "fp32 inference (candle, batch 50)".to_string(),
+        format!(
+            "fp32 inference ({}, batch {CALIBRATION_BATCH})",
+            reference.calibrated_on.as_deref().unwrap_or("?")
+        ),
         format!("{:.0}", reference.images_per_s().unwrap_or(0.0)),
         "1.00x".into(),
         mib(reference.peak_rss_bytes),
@@ -207,8 +242,9 @@ pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
     }
     println!("{}", b.build().with(Style::markdown()));
     println!(
-        "\ncalibration: {} split, candle backend, batch {CALIBRATION_BATCH}; each row is its own process",
-        scenario
+        "\ncalibration: {} split on {}, batch {CALIBRATION_BATCH}; each row is its own process",
+        scenario,
+        reference.calibrated_on.as_deref().unwrap_or("?")
     );
     Ok(())
 }

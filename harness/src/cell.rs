@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 use qbench_core::{Batch, LoadOptions, Output, Session};
 use serde::{Deserialize, Serialize};
 
-use crate::measure::accuracy::{top1, wilson95};
+use qbench_data::{read_batch, Dataset, Subset};
+
+use crate::measure::accuracy::{in_top_k, top1, wilson95};
 use crate::measure::fidelity::{fidelity, Fidelity, Logits};
 use crate::plan::CellSpec;
 use crate::scenario::Scenario;
@@ -47,39 +49,51 @@ pub struct Measured {
     pub size_bytes: u64,
     pub load_ms: f64,
     pub throughput_ips: f64,
-    pub accuracy: f64,
-    pub accuracy_ci95: [f64; 2],
+    /// Top-1 and its Wilson interval, when the evaluation split has labels.
+    pub accuracy: Option<f64>,
+    pub accuracy_ci95: Option<[f64; 2]>,
+    /// Top-5, for classifiers with at least 5 classes.
+    #[serde(default)]
+    pub top5: Option<f64>,
     pub eval_samples: usize,
     pub peak_rss_bytes: Option<u64>,
-    /// Top-1 class of every evaluation image.
-    pub predictions: Vec<u8>,
+    /// The index of the largest output value of every evaluated sample (the top-1 class of a
+    /// classifier).
+    pub predictions: Vec<u32>,
     /// The timed latency samples (ms) of this round, for pooling with later rounds.
     #[serde(default)]
     pub latency_samples: Vec<f64>,
-    /// Logit fidelity against the reference logits, when the spec names them.
+    /// Output fidelity against the reference outputs, when the spec names them.
     #[serde(default)]
     pub fidelity: Option<Fidelity>,
 }
 
-fn batch_of(data: &[f32], n: usize, spec: &qbench_core::InputSpec) -> [usize; 4] {
-    debug_assert_eq!(data.len(), n * spec.channels * spec.height * spec.width);
-    [n, spec.channels, spec.height, spec.width]
-}
-
-/// Runs one batch and checks the output's shape and values; returns the logits.
+/// Runs one batch and checks the output: `n` samples of `per_sample` finite values each
+/// (`per_sample` is learnt from the first batch when `None`).
 fn run_checked(
     session: &mut dyn Session,
     data: &[f32],
-    dims: [usize; 4],
-    classes: usize,
+    dims: &[usize],
+    per_sample: Option<usize>,
 ) -> Result<Output> {
     let out = session.run(&Batch { data, dims })?;
     let rows = dims[0];
-    if out.data.len() != rows * classes {
+    if out.dims.first() != Some(&rows) && rows > 1 {
         bail!(
-            "output has shape {:?}, expected [{rows}, {classes}]",
+            "output has shape {:?}: its first dimension is not the batch of {rows}",
             out.dims
         );
+    }
+    if out.data.is_empty() || out.data.len() % rows != 0 {
+        bail!("output has shape {:?} for a batch of {rows}", out.dims);
+    }
+    if let Some(k) = per_sample {
+        if out.data.len() != rows * k {
+            bail!(
+                "output has shape {:?}, expected {rows} samples of {k} values",
+                out.dims
+            );
+        }
     }
     if out.data.iter().any(|v| !v.is_finite()) {
         bail!("output contains NaN or infinity");
@@ -87,13 +101,16 @@ fn run_checked(
     Ok(out)
 }
 
+/// Values per sample the scenario expects of the output, when it says (a classifier's classes).
+fn expected_per_sample(scenario: &Scenario) -> Option<usize> {
+    scenario.model.classes
+}
+
 /// Loads the artifact at the latency batch and runs one latency round under the spec's rule.
 fn latency_round(
     backend: &dyn qbench_core::Backend,
     spec: &CellSpec,
-    eval: &qbench_data::LabelledImages,
-    norm: qbench_data::Normalization,
-    classes: usize,
+    eval: &dyn Dataset,
 ) -> Result<LatencyRound> {
     let art = &spec.artifact;
     let t = Instant::now();
@@ -105,31 +122,44 @@ fn latency_round(
         },
     )?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
-    let one = eval.batch(0, spec.key.batch, norm);
-    let dims = batch_of(&one, spec.key.batch, &art.input);
+    let one = read_batch(eval, 0, spec.key.batch)?;
+    let dims = art.input.dims(spec.key.batch);
+    let k = expected_per_sample(&spec.scenario);
     let samples = spec
         .latency_rule
-        .run(|| run_checked(single.as_mut(), &one, dims, classes).map(|_| ()))?;
+        .run(|| run_checked(single.as_mut(), &one, &dims, k).map(|_| ()))?;
     Ok(LatencyRound { load_ms, samples })
+}
+
+/// Index of the largest value of each sample's output (first one on ties).
+fn argmax(row: &[f32]) -> u32 {
+    row.iter()
+        .enumerate()
+        .fold((0usize, f32::NEG_INFINITY), |b, (i, v)| {
+            if *v > b.1 {
+                (i, *v)
+            } else {
+                b
+            }
+        })
+        .0 as u32
 }
 
 /// Measures the cell described by `spec`.
 pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
-    let scenario = Scenario::load(&spec.scenarios_dir, &spec.scenario)?;
+    let scenario = &spec.scenario;
     let backend = crate::registry::backend(&spec.key.backend)
         .with_context(|| format!("unknown backend {}", spec.key.backend))?;
     backend.check()?;
-    let eval = scenario.eval_set()?.take(spec.eval_samples);
+    let eval = Subset::first(scenario.eval_data()?.into(), spec.eval_samples)?;
     if eval.is_empty() {
         bail!("the evaluation set is empty");
     }
-    let norm = scenario.normalization();
-    let classes = scenario.model.classes;
     let art = &spec.artifact;
     let size_bytes = std::fs::metadata(&art.path)
         .with_context(|| format!("cannot stat {}", art.path.display()))?
         .len();
-    let round = latency_round(backend.as_ref(), spec, &eval, norm, classes)?;
+    let round = latency_round(backend.as_ref(), spec, &eval)?;
     if spec.part == CellPart::Latency {
         return Ok(CellOutcome::Latency(round));
     }
@@ -142,33 +172,57 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
     let tb = spec.key.throughput_batch;
     let threads = spec.key.threads;
     let mut multi = backend.load(art, &LoadOptions { threads, batch: tb })?;
-    let big = eval.batch(0, tb, norm);
-    let bdims = batch_of(&big, tb, &art.input);
+    let big = read_batch(&eval, 0, tb)?;
+    let bdims = art.input.dims(tb);
+    let mut per_sample = expected_per_sample(scenario);
     for _ in 0..spec.throughput_rule.warmup {
-        run_checked(multi.as_mut(), &big, bdims, classes)?;
+        let out = run_checked(multi.as_mut(), &big, &bdims, per_sample)?;
+        per_sample = Some(out.data.len() / tb);
     }
-    let mut predictions = Vec::with_capacity(eval.len());
-    let mut logits = Vec::with_capacity(eval.len() * classes);
-    let mut tsamples = Vec::with_capacity(eval.len().div_ceil(tb));
-    for start in (0..eval.len()).step_by(tb) {
-        let data = eval.batch(start, tb, norm);
+    let n = eval.len();
+    let labels = if scenario.has_labels() {
+        Some(qbench_data::labels(&eval).context("the evaluation split lost its labels")?)
+    } else {
+        None
+    };
+    let mut predictions = Vec::with_capacity(n);
+    let mut top5_hits = 0usize;
+    let mut outputs = Vec::new();
+    let mut tsamples = Vec::with_capacity(n.div_ceil(tb));
+    for start in (0..n).step_by(tb) {
+        let data = read_batch(&eval, start, tb)?;
         let t = Instant::now();
-        let out = run_checked(multi.as_mut(), &data, bdims, classes)?;
+        let out = run_checked(multi.as_mut(), &data, &bdims, per_sample)?;
         tsamples.push(t.elapsed().as_secs_f64() * 1e3);
-        let real = tb.min(eval.len() - start);
-        predictions.extend(out.argmax_rows()[..real].iter().map(|c| *c as u8));
-        logits.extend_from_slice(&out.data[..real * classes]);
+        let k = out.data.len() / tb;
+        per_sample = Some(k);
+        let real = tb.min(n - start);
+        for (i, row) in out.data.chunks(k).take(real).enumerate() {
+            predictions.push(argmax(row));
+            if let Some(l) = &labels {
+                top5_hits += usize::from(in_top_k(row, l[start + i], 5));
+            }
+        }
+        outputs.extend_from_slice(&out.data[..real * k]);
     }
     let tsamples = spec.throughput_rule.top_up(tsamples, || {
-        run_checked(multi.as_mut(), &big, bdims, classes).map(|_| ())
+        run_checked(multi.as_mut(), &big, &bdims, per_sample).map(|_| ())
     })?;
     let throughput_ips = tb as f64 * tsamples.len() as f64 / (tsamples.iter().sum::<f64>() / 1e3);
-    let (k, accuracy) = top1(&predictions, &eval.labels);
-    let (lo, hi) = wilson95(k, eval.len());
+    let k = per_sample.unwrap_or(0);
+    let (accuracy, accuracy_ci95, top5) = match &labels {
+        Some(labels) => {
+            let (hits, acc) = top1(&predictions, labels);
+            let (lo, hi) = wilson95(hits, n);
+            let top5 = (k >= 5).then(|| top5_hits as f64 / n as f64);
+            (Some(acc), Some([lo, hi]), top5)
+        }
+        None => (None, None, None),
+    };
     let logits = Logits {
-        rows: eval.len(),
-        classes,
-        data: logits,
+        rows: n,
+        classes: k,
+        data: outputs,
     };
     if let Some(path) = &spec.save_logits {
         logits.save(path)?;
@@ -182,8 +236,9 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
         load_ms: round.load_ms,
         throughput_ips,
         accuracy,
-        accuracy_ci95: [lo, hi],
-        eval_samples: eval.len(),
+        accuracy_ci95,
+        top5,
+        eval_samples: n,
         peak_rss_bytes: crate::measure::memory::peak_rss_bytes(),
         predictions,
         latency_samples: round.samples,

@@ -18,11 +18,11 @@
 //!
 //! Exit codes (see `main.rs`): 0 no regression, 1 regressions, 2 unusable input.
 
+pub use crate::thresholds::Thresholds;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
@@ -66,31 +66,6 @@ pub fn stability(baseline: &Run, run: &Run) -> Stability {
         }
     }
     s
-}
-
-/// Thresholds of the gate.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    /// Allowed top-1 drop in points (the noise is allowed too, whichever is larger).
-    pub max_accuracy_drop: f64,
-    /// Allowed artifact growth in percent.
-    pub max_size_growth: f64,
-    /// Allowed growth of the latency ratio to FP32 (same backend, same run) in percent.
-    pub max_latency_ratio_growth: f64,
-    /// The same for `--quick` runs, whose short latency runs are noisier.
-    pub max_quick_latency_ratio_growth: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_accuracy_drop: 0.5,
-            max_size_growth: 5.0,
-            max_latency_ratio_growth: 50.0,
-            max_quick_latency_ratio_growth: 100.0,
-        }
-    }
 }
 
 /// One finding.

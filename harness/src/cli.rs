@@ -24,6 +24,8 @@ pub enum Command {
     Train(TrainArgs),
     /// List the available scenarios.
     Scenarios,
+    /// Write a scenario file for an ONNX model, to edit and run with `compare --scenario`.
+    Init(InitArgs),
     /// Show each backend's runtime version, or why it is unavailable (locates or provisions
     /// ONNX Runtime on first use).
     Backends,
@@ -46,8 +48,19 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Scenario to run (see `qbench scenarios`).
-    #[arg(long, default_value = "resnet")]
+    #[arg(long, default_value = "resnet", conflicts_with = "model")]
     pub scenario: String,
+    /// Any ONNX model, without a scenario file: seeded synthetic inputs, fidelity against FP32
+    /// only (no accuracy); results in results/<model file stem>/.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Fix a model input's dynamic dimensions, batch first (e.g. input=1,3,224,224); the batch
+    /// dimension is set by --batch.
+    #[arg(long, value_name = "NAME=D0,D1,...")]
+    pub input_shape: Vec<crate::model_io::InputShape>,
+    /// With --model: synthetic evaluation samples [default: 256].
+    #[arg(long, value_name = "N", requires = "model")]
+    pub eval_samples: Option<usize>,
     /// Backends to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "ort,tract,candle")]
     pub backends: Vec<String>,
@@ -169,4 +182,24 @@ pub struct TrainArgs {
     /// Where to write the model [default: the scenario's model path].
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The ONNX model.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// A folder of labelled images in the ImageFolder layout (one sub-folder per class) for
+    /// evaluation [default: synthetic inputs, fidelity only].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Fix the model input's dynamic dimensions, batch first (e.g. input=1,3,224,224).
+    #[arg(long, value_name = "NAME=D0,D1,...")]
+    pub input_shape: Vec<crate::model_io::InputShape>,
+    /// Scenario name [default: the model's file stem].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an existing scenario file.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -83,7 +83,13 @@ fn latency_rule(args: &CompareArgs) -> Result<IterationRule> {
 }
 
 fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
-    let scenario = Scenario::load(dir, &args.scenario)?;
+    let mut scenario = match &args.model {
+        Some(model) => {
+            crate::model_scenario::from_model(model, args.eval_samples, &args.input_shape)?
+        }
+        None => Scenario::load(dir, &args.scenario)?,
+    };
+    crate::model_io::resolve(&mut scenario, &args.input_shape)?;
     let known = registry::backend_names();
     for b in &args.backends {
         if !known.contains(&b.as_str()) {
@@ -91,14 +97,33 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         }
     }
     let threads = distinct(&args.threads);
-    let batch = distinct(&args.batch);
+    let mut batch = distinct(&args.batch);
+    let mut throughput_batch = args.throughput_batch;
+    if let Some(fixed) = scenario.model.fixed_batch {
+        // A model exported with a fixed batch runs at that batch only.
+        if batch == [1] && fixed != 1 {
+            batch = vec![fixed];
+        }
+        if batch != [fixed] {
+            bail!(
+                "the model's input '{}' has a fixed batch dimension of {fixed}: --batch must be                  {fixed}",
+                scenario.model.input.as_deref().unwrap_or("?")
+            );
+        }
+        if throughput_batch != fixed {
+            eprintln!(
+                "note: the model's batch dimension is fixed to {fixed}: throughput and accuracy                  run at batch {fixed}"
+            );
+            throughput_batch = fixed;
+        }
+    }
     if threads.is_empty() || threads.contains(&0) {
         bail!("--threads takes thread counts of at least 1, e.g. --threads 1,2");
     }
     if batch.is_empty() || batch.contains(&0) {
         bail!("--batch takes batch sizes of at least 1, e.g. --batch 1,8,64");
     }
-    if args.throughput_batch == 0 {
+    if throughput_batch == 0 {
         bail!("--throughput-batch must be at least 1");
     }
     let rounds = args.rounds.unwrap_or(if args.quick {
@@ -110,15 +135,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         bail!("--rounds must be at least 1");
     }
     let latency_rule = latency_rule(args)?;
-    let model = scenario.resolve(&scenario.model.path);
-    if !model.is_file() {
-        bail!(
-            "model {} not found: run `qbench train --scenario {}` first",
-            model.display(),
-            scenario.name
-        );
-    }
-    let eval = scenario.eval_set()?;
+    let eval = scenario.eval_data()?;
     let eval_samples = if args.quick {
         QUICK_EVAL_SAMPLES.min(eval.len())
     } else {
@@ -143,7 +160,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         settings: Settings {
             threads,
             batch,
-            throughput_batch: args.throughput_batch,
+            throughput_batch,
             quick: args.quick,
             eval_samples,
             rounds,
@@ -201,6 +218,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = Run {
         scenario: opts.scenario.name.clone(),
+        metric: Some(metric_name(&opts.scenario)),
+        data: Some(data_description(&opts.scenario)),
+        calibration: None,
         qbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -227,8 +247,12 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         );
         available.insert(b.name(), state);
     }
-    let prepared =
-        crate::artifacts::prepare(&opts.scenario, opts.techniques.as_deref(), &opts.out)?;
+    let prepared = crate::artifacts::prepare(
+        &opts.scenario,
+        opts.techniques.as_deref(),
+        &opts.out,
+        &mut run.calibration,
+    )?;
     let combos = s.batch.len() * s.threads.len();
     let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
     let bar = ProgressBar::new(total);
@@ -239,12 +263,17 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let stem = if s.quick { "quick" } else { "compare" };
-    let mut predictions: HashMap<CellId, Vec<u8>> = HashMap::new();
+    let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
     // FP32 logits written in this run, per (backend, threads), in the order written.
     let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
-    // Labels of the evaluated images, for the paired comparison with FP32.
-    let labels = opts.scenario.eval_set()?.take(s.eval_samples).labels;
+    // Labels of the evaluated samples, for the paired comparison with FP32.
+    let labels: Vec<u32> = if opts.scenario.has_labels() {
+        let eval = qbench_data::Subset::first(opts.scenario.eval_data()?.into(), s.eval_samples)?;
+        qbench_data::labels(&eval).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let round_rule = s.latency_rule.per_round(s.rounds);
     // Every cell: technique x backend x batch x threads, FP32 first.
     let cells = prepared.iter().flat_map(|p| {
@@ -300,8 +329,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                 Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
                 Support::Yes => {
                     let spec = CellSpec {
-                        scenarios_dir: dir.to_path_buf(),
-                        scenario: opts.scenario.name.clone(),
+                        scenario: opts.scenario.clone(),
                         key: key.clone(),
                         artifact: artifact.clone(),
                         eval_samples: s.eval_samples,
@@ -316,7 +344,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                             if let Some(path) = save_logits {
                                 fp32_logits.push(((b.name().into(), threads), path));
                             }
-                            let mut row = measured_row(key, &m);
+                            let mut row = measured_row(key, &m, opts.scenario.has_labels());
                             predictions.insert(cell_id(&p.technique, &row), m.predictions);
                             let notes: Vec<String> = p
                                 .notes
@@ -474,11 +502,38 @@ fn median(values: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| crate::measure::stats::quantile(&v, 0.5))
 }
 
+/// What the run's evaluation measures, as the results file states it.
+fn metric_name(s: &Scenario) -> String {
+    match s.metric.kind {
+        crate::scenario::MetricKind::Top1 => "top1".into(),
+        crate::scenario::MetricKind::Fidelity => {
+            "fidelity (no labelled data: outputs compared with FP32 only, no accuracy)".into()
+        }
+    }
+}
+
+/// The evaluation data as the results file states it.
+fn data_description(s: &Scenario) -> String {
+    let what = match &s.data.eval.source {
+        qbench_data::SourceConfig::Synthetic { .. } => "seeded synthetic inputs".to_string(),
+        other => format!("{other:?}"),
+    };
+    if s.data.source.is_empty() {
+        what
+    } else {
+        format!("{} ({what})", s.data.source)
+    }
+}
+
 fn summary(r: &Row) -> String {
     match (r.status, &r.latency_ms, r.accuracy) {
         (Status::Ok, Some(l), Some(a)) => {
             format!("ok: p50 {:.3} ms, top-1 {:.2}%", l.p50, a * 100.0)
         }
+        (Status::Ok, Some(l), None) => match r.sqnr_db_vs_fp32 {
+            Some(q) => format!("ok: p50 {:.3} ms, SQNR {q:.1} dB vs fp32", l.p50),
+            None => format!("ok: p50 {:.3} ms", l.p50),
+        },
         _ => format!(
             "{}: {}",
             r.status.as_str(),
@@ -487,7 +542,8 @@ fn summary(r: &Row) -> String {
     }
 }
 
-fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
+/// A measured row; KL divergence of the softmax is reported for classifier logits only.
+fn measured_row(key: RowKey, m: &crate::cell::Measured, classifier: bool) -> Row {
     let mut row = Row::not_run(key, Status::Ok, String::new());
     row.reason = None;
     row.size_bytes = Some(m.size_bytes);
@@ -495,12 +551,15 @@ fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
     row.latency_ms = LatencyStats::from_rounds(std::slice::from_ref(&m.latency_samples));
     row.throughput_ips = Some(m.throughput_ips);
     row.peak_rss_bytes = m.peak_rss_bytes;
-    row.accuracy = Some(m.accuracy);
-    row.accuracy_ci95 = Some(m.accuracy_ci95);
+    row.accuracy = m.accuracy;
+    row.accuracy_ci95 = m.accuracy_ci95;
+    row.top5 = m.top5;
     row.eval_samples = Some(m.eval_samples);
     if let Some(f) = m.fidelity {
-        row.kl_vs_fp32 = Some(f.kl_mean);
+        row.kl_vs_fp32 = classifier.then_some(f.kl_mean);
         row.sqnr_db_vs_fp32 = f.sqnr_db.is_finite().then_some(f.sqnr_db);
+        row.cosine_vs_fp32 = Some(f.cosine);
+        row.max_abs_err_vs_fp32 = Some(f.max_abs_err);
     }
     row
 }
@@ -508,7 +567,7 @@ fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
 /// Agreement of each row's predictions with its FP32 reference: the FP32 artifact on the same
 /// backend at the same batch and threads, or, for FP32 rows, the first backend whose FP32
 /// cell succeeded.
-fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u8>>, labels: &[u8]) {
+fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u32>>, labels: &[u32]) {
     let first_fp32 = |r: &Row| {
         rows.iter()
             .find(|f| {

@@ -20,6 +20,15 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Compare(args) => qbench::compare::run(&dir, args),
         Command::Train(args) => qbench::train_cmd::run(&dir, args),
+        Command::Init(args) => qbench::model_scenario::init(&dir, args).map(|path| {
+            println!(
+                "wrote {}: edit it, then run `qbench compare --scenario {}`",
+                path.display(),
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            );
+        }),
         Command::Scenarios => scenario::list(&dir).map(|list| {
             for (name, description) in list {
                 println!("{name:<12} {description}");

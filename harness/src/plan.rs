@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::cell::CellPart;
 use crate::measure::latency::IterationRule;
 use crate::record::RowKey;
+use crate::scenario::Scenario;
 
 /// Everything a child process needs to measure one cell.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CellSpec {
-    pub scenarios_dir: PathBuf,
-    pub scenario: String,
+    /// The scenario exactly as the parent resolved it (model input/output filled in), so the
+    /// child measures what the parent planned, never a file re-read by name.
+    pub scenario: Scenario,
     pub key: RowKey,
     pub artifact: Artifact,
     /// Evaluate on the first N images of the evaluation split.

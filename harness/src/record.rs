@@ -54,8 +54,12 @@ pub struct Row {
     pub latency_ms: Option<LatencyStats>,
     pub throughput_ips: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// Top-1 on the labelled evaluation split (`None` without labels: never a guessed value).
     pub accuracy: Option<f64>,
     pub accuracy_ci95: Option<[f64; 2]>,
+    /// Top-5 on the same images (classifiers with at least 5 classes).
+    #[serde(default)]
+    pub top5: Option<f64>,
     /// Top-1 minus the FP32 artifact's top-1 on the same backend (fraction, not points).
     #[serde(default)]
     pub accuracy_delta_vs_fp32: Option<f64>,
@@ -76,6 +80,12 @@ pub struct Row {
     /// Signal-to-quantization-noise ratio (dB) of this cell's logits against the reference's.
     #[serde(default)]
     pub sqnr_db_vs_fp32: Option<f64>,
+    /// Mean over samples of the cosine similarity of this cell's output with the reference's.
+    #[serde(default)]
+    pub cosine_vs_fp32: Option<f64>,
+    /// Largest absolute difference of any output value from the reference's.
+    #[serde(default)]
+    pub max_abs_err_vs_fp32: Option<f64>,
     /// How the technique and backend ran this cell (settings, caveats).
     pub notes: Option<String>,
 }
@@ -128,6 +138,7 @@ impl Row {
             peak_rss_bytes: None,
             accuracy: None,
             accuracy_ci95: None,
+            top5: None,
             accuracy_delta_vs_fp32: None,
             accuracy_delta_ci95: None,
             mcnemar_p: None,
@@ -136,6 +147,8 @@ impl Row {
             agreement_reference: None,
             kl_vs_fp32: None,
             sqnr_db_vs_fp32: None,
+            cosine_vs_fp32: None,
+            max_abs_err_vs_fp32: None,
             notes: None,
         }
     }
@@ -178,6 +191,16 @@ pub struct Settings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub scenario: String,
+    /// What the evaluation measures: `top1` (labelled data) or `fidelity` (against FP32 only).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// The evaluation data (source and split), as the scenario describes it.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// The runtime that streamed the calibration split through the FP32 model (and why not
+    /// ONNX Runtime, when it could not).
+    #[serde(default)]
+    pub calibration: Option<String>,
     pub qbench_version: String,
     pub git_commit: Option<String>,
     pub started_at: String,

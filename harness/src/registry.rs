@@ -34,9 +34,18 @@ pub const FP32: &str = "fp32";
 pub fn techniques() -> Vec<Box<dyn Technique>> {
     let ort = |name, calibration, per_channel| -> Box<dyn Technique> {
         Box::new(OrtStatic {
-            name,
-            calibration,
             per_channel,
+            ..OrtStatic::defaults(name, calibration)
+        })
+    };
+    // ONNX Runtime's other documented options: uint8 activations (U8S8, U8U8) and reduce_range.
+    let ort_u8 = |name, weight, per_channel, reduce_range| -> Box<dyn Technique> {
+        Box::new(OrtStatic {
+            per_channel,
+            activation: QType::UINT8,
+            weight,
+            reduce_range,
+            ..OrtStatic::defaults(name, OrtCalibration::MinMax)
         })
     };
     vec![
@@ -46,6 +55,15 @@ pub fn techniques() -> Vec<Box<dyn Technique>> {
         ort(
             "ort-static-minmax-per-channel",
             OrtCalibration::MinMax,
+            true,
+        ),
+        ort_u8("ort-static-u8s8", QType::INT8, false, false),
+        ort_u8("ort-static-u8s8-per-channel", QType::INT8, true, false),
+        ort_u8("ort-static-u8u8", QType::UINT8, false, false),
+        ort_u8(
+            "ort-static-u8s8-reduce-range-per-channel",
+            QType::INT8,
+            true,
             true,
         ),
         Box::new(OrtDynamic),

@@ -132,9 +132,9 @@ mod tests {
     use crate::record::RowKey;
 
     fn spec() -> CellSpec {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         CellSpec {
-            scenarios_dir: "scenarios".into(),
-            scenario: "resnet".into(),
+            scenario: crate::scenario::Scenario::load(&dir, "resnet").unwrap(),
             key: RowKey {
                 technique: "fp32".into(),
                 framework: "-".into(),
@@ -148,12 +148,7 @@ mod tests {
                 technique: "fp32".into(),
                 format: qbench_core::Format::Fp32,
                 path: "m.onnx".into(),
-                input: qbench_core::InputSpec {
-                    name: "x".into(),
-                    channels: 1,
-                    height: 2,
-                    width: 2,
-                },
+                input: qbench_core::InputSpec::image("x", 1, 2, 2),
                 output: "y".into(),
             },
             eval_samples: 1,

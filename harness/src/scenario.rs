@@ -1,74 +1,104 @@
-//! Scenario files (`scenarios/<name>.toml`): model, data, splits, preprocessing, metric, training.
+//! Scenario files (`scenarios/<name>.toml`): model, data splits, preprocessing, metric, training.
+//!
+//! A scenario is data, not code. The model's input and output default to the ONNX model's own
+//! (see [`crate::model_io`]); the evaluation and calibration splits are [`qbench_data`] sources
+//! (IDX, `.npy`/`.npz`, an image folder, synthetic data), each optionally sliced.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use qbench_core::{Artifact, Format, InputSpec};
-use qbench_data::{LabelledImages, Normalization};
-use serde::Deserialize;
+use qbench_data::{Dataset, LabelledImages, Preprocess, SourceConfig, SplitConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::thresholds::Thresholds;
 
 /// Where the original Debian package puts Fashion-MNIST.
 pub const DEBIAN_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// A parsed scenario file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
     pub description: String,
     pub model: ModelSpec,
     pub data: DataSpec,
+    #[serde(default)]
     pub preprocess: Preprocess,
     pub metric: Metric,
     pub train: Option<TrainSpec>,
     /// Regression-gate thresholds for `qbench check` (defaults when absent).
     #[serde(default)]
-    pub check: Option<crate::check::Thresholds>,
-    /// Directory the scenario's relative paths are resolved against.
-    #[serde(skip)]
+    pub check: Option<Thresholds>,
+    /// Directory the scenario's relative paths are resolved against (set when loading).
+    #[serde(default)]
     pub dir: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The model and how it is fed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub path: PathBuf,
+    /// Unfolded training weights (safetensors), for models qbench trains itself.
     pub weights: Option<PathBuf>,
-    pub input: String,
-    pub output: String,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub classes: usize,
+    /// The float input qbench feeds [default: the model's only input].
+    pub input: Option<String>,
+    /// The output the metric reads [default: the model's first output].
+    pub output: Option<String>,
+    /// Shape of one sample, without the batch dimension (e.g. `[3, 224, 224]`) [default: the
+    /// model's input shape; required where the model leaves a dimension open].
+    pub shape: Option<Vec<usize>>,
+    /// Classes of a classifier's output (checked against the labels).
+    pub classes: Option<usize>,
+    /// The batch size the model is fixed to, when its first dimension is not dynamic (filled
+    /// from the model).
+    #[serde(default)]
+    pub fixed_batch: Option<usize>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The data splits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
+    /// Where the data comes from and its licence (shown in reports).
+    #[serde(default)]
     pub source: String,
-    pub eval_images: PathBuf,
-    pub eval_labels: PathBuf,
-    pub calib_images: PathBuf,
-    pub calib_labels: PathBuf,
-    /// File names of the full training split, looked up by `qbench train`.
-    pub train_images: String,
-    pub train_labels: String,
+    /// The evaluation split.
+    pub eval: SplitSpec,
+    /// The calibration split (never evaluation data).
+    pub calibration: SplitSpec,
+    /// File names of the full training split (IDX), looked up by `qbench train`.
+    pub train_images: Option<String>,
+    pub train_labels: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+/// One split: a source and an optional slice of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Preprocess {
-    pub mean: f32,
-    pub std: f32,
+pub struct SplitSpec {
+    pub source: SourceConfig,
+    pub split: Option<SplitConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// What the evaluation measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricKind {
+    /// A classifier on labelled data: top-1 (and top-5 where there are at least 5 classes).
+    Top1,
+    /// No labels: fidelity of every output against the FP32 model's only.
+    Fidelity,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
-    pub kind: String,
+    pub kind: MetricKind,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
     pub widths: Vec<usize>,
@@ -129,26 +159,81 @@ impl Scenario {
                 path.display()
             );
         }
-        Scenario::load_file(&path)
+        let s = Scenario::load_file(&path)?;
+        if s.name != name {
+            bail!(
+                "{}: the file declares name = \"{}\"; a scenario's name must be its file name \
+                 (\"{name}\")",
+                path.display(),
+                s.name
+            );
+        }
+        Ok(s)
     }
 
-    fn load_file(path: &Path) -> Result<Scenario> {
+    /// Loads a scenario and fills in its model's input and output from the ONNX model.
+    pub fn load_resolved(dir: &Path, name: &str) -> Result<Scenario> {
+        let mut s = Scenario::load(dir, name)?;
+        crate::model_io::resolve(&mut s, &[])?;
+        Ok(s)
+    }
+
+    /// Parses and validates a scenario file.
+    pub fn load_file(path: &Path) -> Result<Scenario> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut s: Scenario = toml::from_str(&text)
             .with_context(|| format!("invalid scenario file {}", path.display()))?;
         s.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        if s.metric.kind != "top1" {
-            bail!(
-                "{}: metric '{}' is not supported (only top1)",
-                path.display(),
-                s.metric.kind
-            );
-        }
-        if s.preprocess.std.is_nan() || s.preprocess.std <= 0.0 {
-            bail!("{}: preprocess.std must be positive", path.display());
-        }
+        s.validate()
+            .with_context(|| format!("invalid scenario file {}", path.display()))?;
         Ok(s)
+    }
+
+    /// Checks what can be checked without opening the model or the data.
+    pub fn validate(&self) -> Result<()> {
+        if self.metric.kind == MetricKind::Top1 && self.model.classes == Some(0) {
+            bail!("model.classes must be at least 1");
+        }
+        if let Some(shape) = &self.model.shape {
+            if shape.is_empty() || shape.contains(&0) {
+                bail!("model.shape {shape:?} must list positive dimensions");
+            }
+        }
+        let p = &self.preprocess;
+        let values = |v: &Option<qbench_data::PerChannel>| v.as_ref().map(|v| v.0.clone());
+        if let Some(s) = p.scale {
+            if !(s.is_finite() && s > 0.0) {
+                bail!("[preprocess] scale = {s}: must be a positive finite number");
+            }
+        }
+        if let Some(m) = values(&p.mean) {
+            if m.iter().any(|v| !v.is_finite()) {
+                bail!("[preprocess] mean = {m:?}: every value must be finite");
+            }
+        }
+        if let Some(sd) = values(&p.std) {
+            if sd.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                bail!("[preprocess] std = {sd:?}: every value must be positive and finite");
+            }
+        }
+        Ok(())
+    }
+
+    /// The single mean/std pair of grayscale IDX scenarios (what `qbench train` normalizes with).
+    pub fn scalar_normalization(&self) -> Result<qbench_data::Normalization> {
+        let one = |v: &Option<qbench_data::PerChannel>, default: f32| match v {
+            None => Ok(default),
+            Some(v) if v.0.len() == 1 => Ok(v.0[0]),
+            Some(v) => bail!("training takes one mean and std, not {:?}", v.0),
+        };
+        if self.preprocess.scale.is_some_and(|s| s != 255.0) {
+            bail!("training reads 8-bit pixels scaled by 1/255: remove [preprocess] scale");
+        }
+        Ok(qbench_data::Normalization {
+            mean: one(&self.preprocess.mean, 0.0)?,
+            std: one(&self.preprocess.std, 1.0)?,
+        })
     }
 
     /// A path from the scenario file, resolved against its folder.
@@ -156,64 +241,159 @@ impl Scenario {
         self.dir.join(p)
     }
 
-    /// The preprocessing applied to every image.
-    pub fn normalization(&self) -> Normalization {
-        Normalization {
-            mean: self.preprocess.mean,
-            std: self.preprocess.std,
-        }
+    /// Whether the evaluation split carries labels the metric scores.
+    pub fn has_labels(&self) -> bool {
+        self.metric.kind == MetricKind::Top1
     }
 
-    /// The evaluation split.
-    pub fn eval_set(&self) -> Result<LabelledImages> {
-        self.load_pair(&self.data.eval_images, &self.data.eval_labels)
+    fn open(&self, split: &SplitSpec, what: &str) -> Result<Box<dyn Dataset>> {
+        let ds = qbench_data::open(
+            &split.source,
+            &self.preprocess,
+            split.split.as_ref(),
+            &self.dir,
+        )
+        .with_context(|| format!("scenario '{}': {what} split", self.name))?;
+        if ds.is_empty() {
+            bail!(
+                "scenario '{}': the {what} split ({}) is empty",
+                self.name,
+                ds.describe()
+            );
+        }
+        if let Some(shape) = &self.model.shape {
+            if ds.sample_shape() != shape.as_slice() {
+                bail!(
+                    "scenario '{}': the {what} split ({}) has samples of shape {:?} but the model \
+                     input takes {shape:?}",
+                    self.name,
+                    ds.describe(),
+                    ds.sample_shape()
+                );
+            }
+        }
+        Ok(ds)
+    }
+
+    /// The evaluation split, with its labels checked against the metric.
+    pub fn eval_data(&self) -> Result<Box<dyn Dataset>> {
+        let ds = self.open(&self.data.eval, "evaluation")?;
+        if self.has_labels() {
+            let labels = qbench_data::labels(ds.as_ref()).with_context(|| {
+                format!(
+                    "scenario '{}': metric {:?} needs labels but the evaluation split ({}) has \
+                     none (use kind = \"fidelity\" for unlabelled data)",
+                    self.name,
+                    self.metric.kind,
+                    ds.describe()
+                )
+            })?;
+            if let (Some(classes), Some(bad)) = (
+                self.model.classes,
+                labels
+                    .iter()
+                    .find(|l| **l as usize >= self.model.classes.unwrap_or(usize::MAX)),
+            ) {
+                bail!(
+                    "scenario '{}': label {bad} of the evaluation split ({}) is out of range for \
+                     {classes} classes",
+                    self.name,
+                    ds.describe()
+                );
+            }
+        }
+        Ok(ds)
     }
 
     /// The calibration split (never evaluation data).
-    pub fn calib_set(&self) -> Result<LabelledImages> {
-        self.load_pair(&self.data.calib_images, &self.data.calib_labels)
+    pub fn calib_data(&self) -> Result<Box<dyn Dataset>> {
+        self.open(&self.data.calibration, "calibration")
     }
 
-    fn load_pair(&self, images: &Path, labels: &Path) -> Result<LabelledImages> {
-        let set = LabelledImages::load(&self.resolve(images), &self.resolve(labels))?;
-        if set.rows != self.model.height || set.cols != self.model.width {
-            bail!(
-                "{}: images are {}x{} but scenario '{}' expects {}x{}",
-                self.resolve(images).display(),
-                set.rows,
-                set.cols,
-                self.name,
-                self.model.height,
-                self.model.width
-            );
+    /// The evaluation split as an IDX image set (what `qbench train` evaluates on).
+    pub fn eval_idx(&self) -> Result<LabelledImages> {
+        match &self.data.eval.source {
+            SourceConfig::Idx {
+                images,
+                labels: Some(labels),
+            } => Ok(LabelledImages::load(
+                &self.resolve(images),
+                &self.resolve(labels),
+            )?),
+            _ => bail!(
+                "scenario '{}': training evaluates on IDX images with labels; the evaluation \
+                 split is another kind of source",
+                self.name
+            ),
         }
-        if let Some(l) = set
-            .labels
-            .iter()
-            .find(|l| **l as usize >= self.model.classes)
-        {
-            bail!(
-                "{}: label {l} is out of range for {} classes",
-                self.resolve(labels).display(),
-                self.model.classes
-            );
-        }
-        Ok(set)
     }
 
-    /// The FP32 model as an artifact.
-    pub fn fp32_artifact(&self) -> Artifact {
-        Artifact {
-            technique: "fp32".into(),
+    /// The input as the backends see it; the model's I/O must be resolved first
+    /// ([`crate::model_io::resolve`]).
+    pub fn input_spec(&self) -> Result<InputSpec> {
+        match (&self.model.input, &self.model.shape) {
+            (Some(name), Some(shape)) => Ok(InputSpec {
+                name: name.clone(),
+                shape: shape.clone(),
+            }),
+            _ => bail!(
+                "scenario '{}': the model's input is not resolved yet",
+                self.name
+            ),
+        }
+    }
+
+    /// The FP32 model as an artifact (after [`crate::model_io::resolve`]).
+    pub fn fp32_artifact(&self) -> Result<Artifact> {
+        Ok(Artifact {
+            technique: crate::registry::FP32.into(),
             format: Format::Fp32,
             path: self.resolve(&self.model.path),
-            input: InputSpec {
-                name: self.model.input.clone(),
-                channels: self.model.channels,
-                height: self.model.height,
-                width: self.model.width,
-            },
-            output: self.model.output.clone(),
-        }
+            input: self.input_spec()?,
+            output: self.model.output.clone().with_context(|| {
+                format!(
+                    "scenario '{}': the model's output is not resolved",
+                    self.name
+                )
+            })?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resnet_scenario_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let s = Scenario::load(&dir, "resnet").unwrap();
+        assert_eq!(s.metric.kind, MetricKind::Top1);
+        assert_eq!(s.model.shape.as_deref(), Some(&[1, 28, 28][..]));
+    }
+
+    #[test]
+    fn a_name_that_differs_from_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/resnet.toml");
+        let text = std::fs::read_to_string(src).unwrap();
+        std::fs::write(dir.path().join("variant.toml"), text).unwrap();
+        let err = Scenario::load(dir.path(), "variant")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be its file name"), "{err}");
+    }
+
+    #[test]
+    fn non_finite_preprocessing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/resnet.toml");
+        let text = std::fs::read_to_string(src)
+            .unwrap()
+            .replace("std = 0.3530", "std = inf");
+        let p = dir.path().join("resnet.toml");
+        std::fs::write(&p, text).unwrap();
+        let err = format!("{:#}", Scenario::load_file(&p).unwrap_err());
+        assert!(err.contains("std"), "{err}");
     }
 }

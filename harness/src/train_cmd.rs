@@ -13,6 +13,13 @@ use crate::scenario::{Scenario, DEBIAN_DATA_DIR};
 
 /// Finds the folder holding the training files: `--data`, `$QBENCH_DATA`, the Debian package.
 fn data_dir(explicit: Option<&Path>, scenario: &Scenario) -> Result<PathBuf> {
+    let (Some(images), Some(labels)) = (&scenario.data.train_images, &scenario.data.train_labels)
+    else {
+        bail!(
+            "scenario '{}' names no training files (data.train_images, data.train_labels)",
+            scenario.name
+        );
+    };
     let mut tried = Vec::new();
     let candidates = explicit
         .map(Path::to_path_buf)
@@ -20,25 +27,21 @@ fn data_dir(explicit: Option<&Path>, scenario: &Scenario) -> Result<PathBuf> {
         .chain(std::env::var_os("QBENCH_DATA").map(PathBuf::from))
         .chain(std::iter::once(PathBuf::from(DEBIAN_DATA_DIR)));
     for dir in candidates {
-        if dir.join(&scenario.data.train_images).is_file()
-            && dir.join(&scenario.data.train_labels).is_file()
-        {
+        if dir.join(images).is_file() && dir.join(labels).is_file() {
             return Ok(dir);
         }
         tried.push(dir.display().to_string());
         if explicit.is_some() && tried.len() == 1 {
             bail!(
-                "--data {}: {} and {} not found there",
+                "--data {}: {images} and {labels} not found there",
                 dir.display(),
-                scenario.data.train_images,
-                scenario.data.train_labels
             );
         }
     }
     bail!(
         "training data not found (looked for {} in: {}). Install it with `apt-get install dataset-fashion-mnist`, \
          or download the original Fashion-MNIST files and pass --data DIR (or set QBENCH_DATA)",
-        scenario.data.train_images,
+        images,
         tried.join(", ")
     )
 }
@@ -112,15 +115,20 @@ pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
         .clone()
         .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
     let dir = data_dir(args.data.as_deref(), &scenario)?;
-    let train = LabelledImages::load(
-        &dir.join(&scenario.data.train_images),
-        &dir.join(&scenario.data.train_labels),
-    )?;
-    let test = scenario.eval_set()?;
+    let (images, labels) = (
+        scenario.data.train_images.clone().unwrap_or_default(),
+        scenario.data.train_labels.clone().unwrap_or_default(),
+    );
+    let train = LabelledImages::load(&dir.join(images), &dir.join(labels))?;
+    let test = scenario.eval_idx()?;
+    let classes = scenario
+        .model
+        .classes
+        .with_context(|| format!("scenario '{}' sets no model.classes", scenario.name))?;
     let cfg = TrainConfig {
         model: ResNetConfig {
-            in_channels: scenario.model.channels,
-            classes: scenario.model.classes,
+            in_channels: 1,
+            classes,
             widths: spec.widths,
             blocks: spec.blocks,
             first_stride: spec.first_stride,
@@ -130,7 +138,7 @@ pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
         learning_rate: spec.learning_rate,
         weight_decay: spec.weight_decay,
         seed: spec.seed,
-        norm: scenario.normalization(),
+        norm: scenario.scalar_normalization()?,
         flip: spec.flip,
         limit: args.limit.unwrap_or(0),
     };
@@ -157,9 +165,7 @@ pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| scenario.resolve(&scenario.model.path));
-    let onnx = trained
-        .model
-        .to_onnx(scenario.model.height, scenario.model.width)?;
+    let onnx = trained.model.to_onnx(test.rows, test.cols)?;
     onnx.save(&model_path)?;
     let weights = model_path.with_extension("safetensors");
     let tensors: std::collections::HashMap<String, candle_core::Tensor> =

@@ -21,11 +21,11 @@ fn argmax(logits: &[f32]) -> Vec<usize> {
 
 #[test]
 fn backends_agree_on_the_full_evaluation_set() {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    let eval = sc.eval_set().unwrap();
+    let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+    let eval = sc.eval_data().unwrap();
     let n = eval.len() / BATCH * BATCH;
-    let data = eval.batch(0, n, sc.normalization());
-    let art = sc.fp32_artifact();
+    let data = qbench_data::read_batch(eval.as_ref(), 0, n).unwrap();
+    let art = sc.fp32_artifact().unwrap();
     let preds: Vec<(String, Vec<usize>)> = ["ort", "tract", "candle"]
         .iter()
         .map(|b| (b.to_string(), argmax(&outputs(b, &art, &data, n))))
@@ -38,9 +38,10 @@ fn backends_agree_on_the_full_evaluation_set() {
             preds[0].0,
             agree
         );
+        let labels = qbench_data::labels(eval.as_ref()).unwrap();
         let acc = p
             .iter()
-            .zip(&eval.labels)
+            .zip(&labels)
             .filter(|(a, l)| **a == **l as usize)
             .count() as f64
             / n as f64;
@@ -50,9 +51,9 @@ fn backends_agree_on_the_full_evaluation_set() {
 
 #[test]
 fn ir_round_trip_gives_identical_outputs_on_ort_and_tract() {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    let eval = sc.eval_set().unwrap();
-    let art = sc.fp32_artifact();
+    let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+    let eval = sc.eval_data().unwrap();
+    let art = sc.fp32_artifact().unwrap();
     let model = qbench_onnx::Model::load(&art.path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let copy = Artifact {
@@ -61,7 +62,7 @@ fn ir_round_trip_gives_identical_outputs_on_ort_and_tract() {
     };
     model.save(&copy.path).unwrap();
     assert_eq!(qbench_onnx::Model::load(&copy.path).unwrap(), model);
-    let data = eval.batch(0, BATCH, sc.normalization());
+    let data = qbench_data::read_batch(eval.as_ref(), 0, BATCH).unwrap();
     for backend in ["ort", "tract"] {
         let a = outputs(backend, &art, &data, BATCH);
         let b = outputs(backend, &copy, &data, BATCH);

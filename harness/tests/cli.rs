@@ -94,10 +94,11 @@ fn truncated_evaluation_data_names_the_file() {
     let cut = dir.path().join("cut-labels");
     std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
     let toml = std::fs::read_to_string(dir.path().join("resnet.toml")).unwrap();
-    let start = toml.find("eval_labels = \"").unwrap();
-    let end = start + toml[start..].find('\n').unwrap();
+    let at = toml.find("t10k-labels").unwrap();
+    let start = toml[..at].rfind('\n').unwrap() + 1;
+    let end = at + toml[at..].find('\n').unwrap();
     let toml = format!(
-        "{}eval_labels = \"{}\"{}",
+        "{}labels = \"{}\"{}",
         &toml[..start],
         cut.display(),
         &toml[end..]

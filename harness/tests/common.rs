@@ -35,9 +35,12 @@ pub fn outputs(
     for chunk in data.chunks(batch * image) {
         let dims = [batch, 1, 28, 28];
         out.extend(
-            s.run(&qbench_core::Batch { data: chunk, dims })
-                .unwrap()
-                .data,
+            s.run(&qbench_core::Batch {
+                data: chunk,
+                dims: &dims,
+            })
+            .unwrap()
+            .data,
         );
     }
     out

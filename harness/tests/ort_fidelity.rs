@@ -83,11 +83,10 @@ fn reference(fx: &Value) -> Qdq {
 
 /// The resnet model quantized by `technique`, calibrated on the scenario's calibration split.
 fn quantized(technique: &dyn Technique) -> Model {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    let fp32 = sc.fp32_artifact();
+    let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+    let fp32 = sc.fp32_artifact().unwrap();
     let model = Model::load(&fp32.path).unwrap();
-    let mut calib =
-        CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
+    let mut calib = CandleCalibration::new(&fp32, sc.calib_data().unwrap()).unwrap();
     technique.apply(&model, &mut calib).unwrap().model
 }
 
@@ -150,9 +149,8 @@ fn check(technique: OrtStatic, fixture_name: &str) {
 
 fn ort_static(name: &'static str, calibration: OrtCalibration, per_channel: bool) -> OrtStatic {
     OrtStatic {
-        name,
-        calibration,
         per_channel,
+        ..OrtStatic::defaults(name, calibration)
     }
 }
 

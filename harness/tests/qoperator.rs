@@ -37,22 +37,21 @@ struct Setup {
     model: Model,
     ranges: HashMap<String, Range>,
     data: Vec<f32>,
-    labels: Vec<u8>,
+    labels: Vec<u32>,
 }
 
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-        let fp32 = sc.fp32_artifact();
+        let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+        let fp32 = sc.fp32_artifact().unwrap();
         let model = Model::load(&fp32.path).unwrap();
         // ORT's MinMax calibrator, as the `ort-static-minmax` recipe runs it.
-        let mut calib =
-            CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
+        let mut calib = CandleCalibration::new(&fp32, sc.calib_data().unwrap()).unwrap();
         let ranges = calib.global_minmax().unwrap();
-        let eval = sc.eval_set().unwrap();
-        let data = eval.batch(0, IMAGES, sc.normalization());
-        let labels = eval.labels[..IMAGES].to_vec();
+        let eval = sc.eval_data().unwrap();
+        let data = qbench_data::read_batch(eval.as_ref(), 0, IMAGES).unwrap();
+        let labels = qbench_data::labels(eval.as_ref()).unwrap()[..IMAGES].to_vec();
         Setup {
             fp32,
             model,
@@ -99,7 +98,7 @@ fn argmax(logits: &[f32]) -> Vec<usize> {
         .collect()
 }
 
-fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {
+fn accuracy(pred: &[usize], labels: &[u32]) -> f64 {
     pred.iter()
         .zip(labels)
         .filter(|(p, l)| **p == **l as usize)
@@ -308,7 +307,7 @@ fn qoperator_latency() {
                         let t = Instant::now();
                         sess.run(&Batch {
                             data: x,
-                            dims: [1, 1, 28, 28],
+                            dims: &[1, 1, 28, 28],
                         })
                         .unwrap();
                         if i >= 20 {

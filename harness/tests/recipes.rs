@@ -20,16 +20,15 @@ fn technique(name: &str) -> Box<dyn Technique> {
 }
 
 fn fp32() -> Model {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    Model::load(&sc.fp32_artifact().path).unwrap()
+    let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+    Model::load(&sc.fp32_artifact().unwrap().path).unwrap()
 }
 
 fn apply(name: &str) -> Quantized {
-    let sc = Scenario::load(&common::scenarios(), "resnet").unwrap();
-    let fp32 = sc.fp32_artifact();
+    let sc = Scenario::load_resolved(&common::scenarios(), "resnet").unwrap();
+    let fp32 = sc.fp32_artifact().unwrap();
     let model = Model::load(&fp32.path).unwrap();
-    let mut calib =
-        CandleCalibration::new(&fp32, sc.calib_set().unwrap(), sc.normalization()).unwrap();
+    let mut calib = CandleCalibration::new(&fp32, sc.calib_data().unwrap()).unwrap();
     technique(name).apply(&model, &mut calib).unwrap()
 }
 

@@ -48,20 +48,9 @@ impl Backend for CandleBackend {
         let Ok(model) = load_model(artifact) else {
             return Support::Yes; // let load() report the real error as a failure
         };
-        match model
-            .graph
-            .nodes
-            .iter()
-            .find(|n| !n.domain.is_empty() || !crate::SUPPORTED_OPS.contains(&n.op_type.as_str()))
-        {
-            Some(n) if !n.domain.is_empty() => Support::Unsupported(format!(
-                "candle backend has no {}.{} operator",
-                n.domain, n.op_type
-            )),
-            Some(n) => {
-                Support::Unsupported(format!("candle backend has no {} operator", n.op_type))
-            }
-            None => Support::Yes,
+        match crate::support::check_model(&model) {
+            Ok(()) => Support::Yes,
+            Err(reason) => Support::Unsupported(format!("candle: {reason}")),
         }
     }
 
@@ -107,12 +96,7 @@ mod tests {
             technique: "test".into(),
             format: Format::Qdq,
             path,
-            input: InputSpec {
-                name: "x".into(),
-                channels: 1,
-                height: 1,
-                width: k,
-            },
+            input: InputSpec::image("x", 1, 1, k),
             output: "y".into(),
         }
     }
@@ -145,11 +129,13 @@ mod tests {
         let mut m = ggml_model("q8_0", 64, None);
         m.graph
             .nodes
-            .push(Node::new("sm", "Softmax", &["y"], &["z"]));
+            .push(Node::new("sm", "GridSample", &["y"], &["z"]));
         let art = artifact(&m, dir.path(), 64);
         assert_eq!(
             CandleBackend.supports(&art),
-            Support::Unsupported("candle backend has no Softmax operator".into())
+            Support::Unsupported(
+                "candle: operator GridSample is not implemented (node \"sm\")".into()
+            )
         );
         let mut m = ggml_model("q8_0", 64, None);
         let mut n = Node::new("mm", "MatMulNBits", &["y"], &["z"]);
@@ -158,7 +144,10 @@ mod tests {
         let art = artifact(&m, dir.path(), 64);
         assert_eq!(
             CandleBackend.supports(&art),
-            Support::Unsupported("candle backend has no com.microsoft.MatMulNBits operator".into())
+            Support::Unsupported(
+                "candle: operator com.microsoft.MatMulNBits is not implemented (node \"mm\")"
+                    .into()
+            )
         );
     }
 }

@@ -6,8 +6,12 @@
 use candle_core::{DType, Device, Tensor};
 use qbench_onnx::{Attribute, Node, TensorData};
 
-use crate::qops;
+use crate::ops_reduce::Reduce;
 use crate::types::{self, NodeTypes};
+use crate::{
+    ops_activation as act, ops_conv, ops_conv_transpose, ops_index, ops_math, ops_norm, ops_pad,
+    ops_pool, ops_reduce, ops_resize, ops_shape, qops,
+};
 
 /// Default-domain operators this backend executes.
 pub const SUPPORTED_OPS: &[&str] = &[
@@ -31,6 +35,57 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "ConvInteger",
     "MatMulInteger",
     "QLinearConv",
+    // ops_norm
+    "BatchNormalization",
+    // ops_activation (and candle unary ops)
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "LeakyRelu",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Neg",
+    "Abs",
+    "Reciprocal",
+    "Softmax",
+    "Dropout",
+    // ops_math
+    "Sub",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    // ops_pool
+    "MaxPool",
+    "AveragePool",
+    "GlobalMaxPool",
+    // ops_reduce
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceSum",
+    // ops_index
+    "Concat",
+    "Split",
+    "Gather",
+    "Tile",
+    // ops_shape
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Shape",
+    "Expand",
+    // ops_pad
+    "Pad",
+    // ops_resize
+    "Resize",
+    "Upsample",
+    // ops_conv_transpose
+    "ConvTranspose",
 ];
 
 pub(crate) type R<T> = Result<T, String>;
@@ -124,62 +179,89 @@ pub(crate) fn resolve_axis(axis: i64, rank: usize, what: &str) -> R<usize> {
     Ok(a as usize)
 }
 
-fn ints(node: &Node, name: &str, want: usize) -> R<Option<Vec<usize>>> {
-    match node.attr_ints(name) {
-        None => Ok(None),
-        Some(v) if v.len() == want && v.iter().all(|x| *x >= 0) => {
-            Ok(Some(v.iter().map(|x| *x as usize).collect()))
+/// Resolves a list of possibly negative axes against a rank; a repeated axis is an error.
+pub(crate) fn resolve_axes(axes: &[i64], rank: usize, what: &str) -> R<Vec<usize>> {
+    let mut out = Vec::with_capacity(axes.len());
+    for &a in axes {
+        let r = resolve_axis(a, rank, what)?;
+        if out.contains(&r) {
+            return Err(format!("{what} {a} is repeated in {axes:?}"));
         }
-        Some(v) => Err(format!(
-            "attribute {name}={v:?}: expected {want} non-negative values (2-D convolution)"
-        )),
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// An integer list given as the attribute `attr` (older opsets) or, when the attribute is
+/// absent, as the optional input `i` (newer opsets). `None` when neither is given.
+pub(crate) fn ints_arg(
+    node: &Node,
+    inputs: &[Option<&Tensor>],
+    i: usize,
+    attr: &str,
+) -> R<Option<Vec<i64>>> {
+    if let Some(v) = node.attr_ints(attr) {
+        return Ok(Some(v.to_vec()));
+    }
+    match inputs.get(i).copied().flatten() {
+        Some(t) => int_values(t).map(Some),
+        None => Ok(None),
     }
 }
 
-/// 2-D convolution with ONNX attributes (also used by ConvInteger on f64 values).
-pub(crate) fn conv(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R<Tensor> {
-    let group = node.attr_int("group", 1);
-    if group < 1 {
-        return Err(format!("group={group} must be positive"));
-    }
-    let group = group as usize;
-    let strides = ints(node, "strides", 2)?.unwrap_or(vec![1, 1]);
-    let dil = ints(node, "dilations", 2)?.unwrap_or(vec![1, 1]);
-    let pads = ints(node, "pads", 4)?.unwrap_or(vec![0, 0, 0, 0]);
-    if let Some(Attribute::String(p)) = node.attr("auto_pad") {
-        if p != "NOTSET" {
-            return Err(format!("auto_pad={p} is not supported"));
-        }
-    }
-    if x.rank() != 4 || w.rank() != 4 {
-        return Err(format!(
-            "only 2-D convolutions are supported (input {:?}, weight {:?})",
-            x.dims(),
-            w.dims()
-        ));
-    }
-    if strides[0] != strides[1] || dil[0] != dil[1] {
-        return Err("different strides or dilations per axis are not supported".into());
-    }
-    let x = if pads.iter().all(|p| *p == pads[0]) {
-        x.clone()
+/// The message for an operator or attribute combination this backend cannot run; `what` names
+/// the operator and the limiting attribute, e.g. `Resize with mode cubic`.
+pub(crate) fn unsupported(what: impl std::fmt::Display) -> String {
+    format!("unsupported: {what}")
+}
+
+/// Whether an ONNX element type is an integer type (held exactly in f32 or f64).
+pub(crate) fn is_integer(ty: Option<qbench_onnx::DType>) -> bool {
+    use qbench_onnx::DType as D;
+    matches!(ty, Some(D::I8 | D::U8 | D::I16 | D::U16 | D::I32 | D::I64))
+}
+
+/// Converts tensors to a common holder dtype (f64 if any is f64, else f32) so that binary
+/// candle operations accept them.
+pub(crate) fn promote(ts: &[&Tensor]) -> R<Vec<Tensor>> {
+    let dt = if ts.iter().any(|t| t.dtype() == DType::F64) {
+        DType::F64
     } else {
-        x.pad_with_zeros(2, pads[0], pads[2])
-            .and_then(|x| x.pad_with_zeros(3, pads[1], pads[3]))
-            .map_err(e)?
+        DType::F32
     };
-    let p = if pads.iter().all(|p| *p == pads[0]) {
-        pads[0]
-    } else {
-        0
-    };
-    let y = x.conv2d(w, p, strides[0], dil[0], group).map_err(e)?;
-    match b {
-        Some(b) => y
-            .broadcast_add(&b.reshape((1, (), 1, 1)).map_err(e)?)
-            .map_err(e),
-        None => Ok(y),
-    }
+    ts.iter().map(|t| t.to_dtype(dt).map_err(e)).collect()
+}
+
+/// A 1-D `u32` index tensor for `index_select`.
+pub(crate) fn index_tensor(idx: &[usize], what: &str) -> R<Tensor> {
+    let v: Vec<u32> = idx
+        .iter()
+        .map(|&i| u32::try_from(i).map_err(|_| format!("{what}: index {i} is too large")))
+        .collect::<R<_>>()?;
+    Tensor::from_vec(v, idx.len(), &Device::Cpu).map_err(e)
+}
+
+/// `index_select` of the positions `idx` along `axis` (made contiguous first, as candle's
+/// `index_select` requires).
+pub(crate) fn select(t: &Tensor, idx: &[usize], axis: usize, what: &str) -> R<Tensor> {
+    let i = index_tensor(idx, what)?;
+    t.contiguous()
+        .and_then(|t| t.index_select(&i, axis))
+        .map_err(e)
+}
+
+/// A tensor of `dims` filled with `value`, in the dtype `like` has.
+pub(crate) fn filled(value: f64, dims: &[usize], like: &Tensor) -> R<Tensor> {
+    Tensor::full(value, dims, &Device::Cpu)
+        .and_then(|t| t.to_dtype(like.dtype()))
+        .map_err(e)
+}
+
+/// A 1-D f64 tensor (the holder of int64 values such as shapes).
+pub(crate) fn i64_tensor(v: &[i64]) -> R<Tensor> {
+    let n = v.len();
+    let v: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+    Tensor::from_vec(v, n, &Device::Cpu).map_err(e)
 }
 
 fn gemm(node: &Node, a: &Tensor, b: &Tensor, c: Option<&Tensor>) -> R<Tensor> {
@@ -299,8 +381,10 @@ fn reshape(node: &Node, x: &Tensor, shape: &Tensor) -> R<Tensor> {
     x.reshape(dims).map_err(e)
 }
 
-/// Slice along the given axes with step 1 (starts/ends/axes/steps from inputs, opset >= 10, or
-/// attributes, opset 1).
+/// Slice along the given axes (starts/ends/axes/steps from inputs, opset >= 10, or attributes,
+/// opset 1). Step 1 narrows (a view); other steps, negative included, select indices. Bounds
+/// are clamped as the specification says: to `[0, dim]` for positive steps and to
+/// `[0, dim - 1]` (start) and `[-1, dim - 1]` (end) for negative steps.
 fn slice(node: &Node, x: &Tensor, inputs: &[Option<&Tensor>]) -> R<Tensor> {
     let get = |i: usize, attr: &str| -> R<Option<Vec<i64>>> {
         match inputs.get(i).copied().flatten() {
@@ -317,27 +401,35 @@ fn slice(node: &Node, x: &Tensor, inputs: &[Option<&Tensor>]) -> R<Tensor> {
             "starts {starts:?}, ends {ends:?}, axes {axes:?} and steps {steps:?} differ in length"
         ));
     }
-    if let Some(s) = steps.iter().find(|s| **s != 1) {
-        return Err(format!(
-            "Slice step {s} is not supported (only step 1), steps {steps:?}"
-        ));
+    if steps.contains(&0) {
+        return Err(format!("Slice step 0 is invalid, steps {steps:?}"));
     }
+    let axes_r = resolve_axes(&axes, x.rank(), "Slice axis")?;
     let mut y = x.clone();
-    let mut seen = Vec::new();
-    for ((&s, &en), &a) in starts.iter().zip(&ends).zip(&axes) {
-        let axis = resolve_axis(a, x.rank(), "Slice axis")?;
-        if seen.contains(&axis) {
-            return Err(format!("Slice axis {a} is repeated in {axes:?}"));
-        }
-        seen.push(axis);
+    for (((&s, &en), &axis), &step) in starts.iter().zip(&ends).zip(&axes_r).zip(&steps) {
         let dim = x.dims()[axis] as i64;
-        let clampi = |v: i64| -> i64 {
-            let v = if v < 0 { v.saturating_add(dim) } else { v };
-            v.clamp(0, dim)
-        };
-        let (s, en) = (clampi(s), clampi(en));
-        let len = (en - s).max(0) as usize;
-        y = y.narrow(axis, s as usize, len).map_err(e)?;
+        if dim == 0 {
+            continue; // nothing to select from an empty axis
+        }
+        let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        if step > 0 {
+            let (s, en) = (wrap(s).clamp(0, dim), wrap(en).clamp(0, dim));
+            let len = (en - s).max(0);
+            if step == 1 {
+                y = y.narrow(axis, s as usize, len as usize).map_err(e)?;
+                continue;
+            }
+            let count = if len == 0 { 0 } else { (len - 1) / step + 1 };
+            let idx: Vec<usize> = (0..count).map(|k| (s + k * step) as usize).collect();
+            y = select(&y, &idx, axis, "Slice")?;
+        } else {
+            let (s, en) = (wrap(s).clamp(0, dim - 1), wrap(en).clamp(-1, dim - 1));
+            let len = (s - en).max(0);
+            let st = step.unsigned_abs().min(i64::MAX as u64) as i64;
+            let count = if len == 0 { 0 } else { (len - 1) / st + 1 };
+            let idx: Vec<usize> = (0..count).map(|k| (s + k * step) as usize).collect();
+            y = select(&y, &idx, axis, "Slice")?;
+        }
     }
     Ok(y)
 }
@@ -371,15 +463,15 @@ pub fn run(node: &Node, inputs: &[Option<&Tensor>], types: &NodeTypes) -> R<Vec<
     };
     let opt = |i: usize| inputs.get(i).copied().flatten();
     let one = |t: Tensor| vec![t];
+    let reduce = |kind: Reduce| -> R<Tensor> {
+        ops_reduce::reduce(node, arg(0)?, inputs, kind, is_integer(types.output(0)))
+    };
     let outs = match node.op_type.as_str() {
-        "Conv" => one(conv(node, arg(0)?, arg(1)?, opt(2))?),
+        "Conv" => one(ops_conv::conv(node, arg(0)?, arg(1)?, opt(2))?),
         "Relu" => one(arg(0)?.relu().map_err(e)?),
         "Add" => one(arg(0)?.broadcast_add(arg(1)?).map_err(e)?),
         "Mul" => one(arg(0)?.broadcast_mul(arg(1)?).map_err(e)?),
-        "GlobalAveragePool" => one(arg(0)?
-            .mean_keepdim(3)
-            .and_then(|t| t.mean_keepdim(2))
-            .map_err(e)?),
+        "GlobalAveragePool" => one(ops_pool::global_pool("GlobalAveragePool", arg(0)?, false)?),
         "Flatten" => {
             let x = arg(0)?;
             let axis = node.attr_int("axis", 1);
@@ -430,6 +522,56 @@ pub fn run(node: &Node, inputs: &[Option<&Tensor>], types: &NodeTypes) -> R<Vec<
             arg(7)?,
             opt(8),
             types.output(0),
+        )?),
+        "BatchNormalization" => one(ops_norm::batch_norm(node, inputs)?),
+        "Sigmoid" => one(act::sigmoid(arg(0)?)?),
+        "HardSigmoid" => one(act::hard_sigmoid(node, arg(0)?)?),
+        "HardSwish" => one(act::hard_swish(arg(0)?)?),
+        "Tanh" => one(arg(0)?.tanh().map_err(e)?),
+        "LeakyRelu" => one(act::leaky_relu(node, arg(0)?)?),
+        "Elu" => one(act::elu(node, arg(0)?)?),
+        "Erf" => one(arg(0)?.erf().map_err(e)?),
+        "Exp" => one(arg(0)?.exp().map_err(e)?),
+        "Log" => one(arg(0)?.log().map_err(e)?),
+        "Sqrt" => one(arg(0)?.sqrt().map_err(e)?),
+        "Neg" => one(arg(0)?.neg().map_err(e)?),
+        "Abs" => one(arg(0)?.abs().map_err(e)?),
+        "Reciprocal" => one(arg(0)?.recip().map_err(e)?),
+        "Softmax" => one(act::softmax(node, arg(0)?)?),
+        "Dropout" => one(act::dropout(node, arg(0)?, opt(2))?),
+        "Sub" => one(ops_math::sub(arg(0)?, arg(1)?)?),
+        "Div" => one(ops_math::div(
+            arg(0)?,
+            arg(1)?,
+            is_integer(types.output(0)),
+        )?),
+        "Pow" => one(ops_math::pow(arg(0)?, arg(1)?)?),
+        "Max" => one(ops_math::extremum("Max", inputs, true)?),
+        "Min" => one(ops_math::extremum("Min", inputs, false)?),
+        "MaxPool" => one(ops_pool::pool(node, arg(0)?, true)?),
+        "AveragePool" => one(ops_pool::pool(node, arg(0)?, false)?),
+        "GlobalMaxPool" => one(ops_pool::global_pool("GlobalMaxPool", arg(0)?, true)?),
+        "ReduceMean" => one(reduce(Reduce::Mean)?),
+        "ReduceMax" => one(reduce(Reduce::Max)?),
+        "ReduceMin" => one(reduce(Reduce::Min)?),
+        "ReduceSum" => one(reduce(Reduce::Sum)?),
+        "Concat" => one(ops_index::concat(node, inputs)?),
+        "Split" => ops_index::split(node, arg(0)?, inputs)?,
+        "Gather" => one(ops_index::gather(node, arg(0)?, arg(1)?)?),
+        "Tile" => one(ops_index::tile(arg(0)?, arg(1)?)?),
+        "Transpose" => one(ops_shape::transpose(node, arg(0)?)?),
+        "Squeeze" => one(ops_shape::squeeze(node, arg(0)?, inputs)?),
+        "Unsqueeze" => one(ops_shape::unsqueeze(node, arg(0)?, inputs)?),
+        "Shape" => one(ops_shape::shape(node, arg(0)?)?),
+        "Expand" => one(ops_shape::expand(arg(0)?, arg(1)?)?),
+        "Pad" => one(ops_pad::pad(node, arg(0)?, inputs)?),
+        "Resize" => one(ops_resize::resize(node, inputs)?),
+        "Upsample" => one(ops_resize::resize(node, inputs)?),
+        "ConvTranspose" => one(ops_conv_transpose::conv_transpose(
+            node,
+            arg(0)?,
+            arg(1)?,
+            opt(2),
         )?),
         other => {
             return Err(format!(
@@ -589,7 +731,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn slice_with_negative_and_clamped_indices_rejects_steps() {
+    fn slice_with_negative_and_clamped_indices_and_steps() {
         let x = t(&(0..12).map(|v| v as f32).collect::<Vec<_>>(), &[3, 4]);
         let node = Node::new("s", "Slice", &["x", "st", "en", "ax", "sp"], &["y"]);
         let ty = types(&[Some(D::F32)], &[Some(D::F32)]);
@@ -612,13 +754,36 @@ pub(crate) mod tests {
         let y = run(&node, &[Some(&x), Some(&v(&[1.0])), Some(&v(&[2.0]))], &ty).unwrap();
         assert_eq!(flat(&y[0]), vec![4.0, 5.0, 6.0, 7.0]);
         let sp = v(&[2.0, 1.0]);
-        let err = run(
+        let y = run(
             &node,
             &[Some(&x), Some(&st), Some(&en), Some(&ax), Some(&sp)],
             &ty,
         )
-        .unwrap_err();
-        assert!(err.contains("step 2 is not supported"), "{err}");
+        .unwrap();
+        // Columns 1 and 3 (step 2) of rows 1 and 2.
+        assert_eq!(flat(&y[0]), vec![5.0, 7.0, 9.0, 11.0]);
+        let with_steps = |st: f64, en: f64, sp: f64| {
+            let (st, en, ax, sp) = (v(&[st]), v(&[en]), v(&[1.0]), v(&[sp]));
+            let ins = [Some(&x), Some(&st), Some(&en), Some(&ax), Some(&sp)];
+            run(&node, &ins, &ty).map(|y| flat(&y[0]))
+        };
+        // Negative steps walk backwards; ends clamp to -1 (before the first element).
+        assert_eq!(
+            with_steps(-1.0, -1e18, -1.0).unwrap(),
+            vec![3., 2., 1., 0., 7., 6., 5., 4., 11., 10., 9., 8.]
+        );
+        assert_eq!(
+            with_steps(3.0, 0.0, -2.0).unwrap(),
+            vec![3., 1., 7., 5., 11., 9.]
+        );
+        // x[:, ::2] as YOLOv5's Focus layer slices; starts beyond the end are empty.
+        assert_eq!(
+            with_steps(0.0, 9.2e18, 2.0).unwrap(),
+            vec![0., 2., 4., 6., 8., 10.]
+        );
+        assert!(with_steps(9.0, 10.0, 3.0).unwrap().is_empty());
+        let err = with_steps(0.0, 4.0, 0.0).unwrap_err();
+        assert!(err.contains("step 0 is invalid"), "{err}");
         let err = run(
             &node,
             &[

@@ -12,7 +12,8 @@
 use candle_core::{DType, Device, Tensor};
 use qbench_onnx::{DType as OnnxType, Node};
 
-use crate::ops::{conv, e, resolve_axis, round_half_even, R};
+use crate::ops::{e, resolve_axis, round_half_even, R};
+use crate::ops_conv::conv;
 use crate::types::{self, holder};
 
 /// Integer range of a QuantizeLinear output type.

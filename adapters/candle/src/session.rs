@@ -53,23 +53,7 @@ impl CandleSession {
             .graph
             .check_inputs_defined()
             .map_err(|e| e.to_string())?;
-        if let Some(n) = model
-            .graph
-            .nodes
-            .iter()
-            .find(|n| !n.domain.is_empty() || !ops::SUPPORTED_OPS.contains(&n.op_type.as_str()))
-        {
-            return Err(format!(
-                "operator {}{} (node {}) is not implemented by the candle backend",
-                if n.domain.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}.", n.domain)
-                },
-                n.op_type,
-                n.name
-            ));
-        }
+        crate::support::check_model(&model).map_err(|r| format!("{r}, by the candle backend"))?;
         let requested = ggml::requested(&model)?;
         for (name, _) in &requested {
             if !model.graph.nodes.iter().any(|n| &n.name == name) {
@@ -198,7 +182,7 @@ impl CandleSession {
             backend: NAME,
             reason,
         };
-        let x = Tensor::from_slice(batch.data, &batch.dims, &Device::Cpu)
+        let x = Tensor::from_slice(batch.data, batch.dims, &Device::Cpu)
             .map_err(|e| err(e.to_string()))?;
         let mut values: HashMap<String, Tensor> = HashMap::new();
         if let Some(sink) = sink.as_mut() {
@@ -297,7 +281,7 @@ pub(crate) mod tests {
     }
 
     fn run(s: &mut CandleSession, data: &[f32], dims: [usize; 4]) -> Output {
-        s.run(&Batch { data, dims }).unwrap()
+        s.run(&Batch { data, dims: &dims }).unwrap()
     }
 
     /// Weight-only and QDQ-int16 forms: int8 weight with an f16 per-row scale (Cast), per-axis
@@ -405,7 +389,7 @@ pub(crate) mod tests {
             .run_visit(
                 &Batch {
                     data: &x,
-                    dims: [3, 1, 4, 16],
+                    dims: &[3, 1, 4, 16],
                 },
                 &mut |name: &str, v: &[f32]| {
                     seen.push(name.to_string());
@@ -625,8 +609,8 @@ pub(crate) mod tests {
         let mut m = ggml_model("q8_0", 64, None);
         m.graph
             .nodes
-            .push(Node::new("sm", "Softmax", &["y"], &["z"]));
+            .push(Node::new("sm", "GridSample", &["y"], &["z"]));
         let e = CandleSession::new(m, "x", "z").err().unwrap();
-        assert!(e.contains("Softmax") && e.contains("node sm"), "{e}");
+        assert!(e.contains("GridSample") && e.contains("node \"sm\""), "{e}");
     }
 }

@@ -89,6 +89,7 @@ fn output_types(node: &Node, inputs: &[Option<DType>]) -> Result<Vec<Option<DTyp
             return Ok([Some(DType::U8), Some(DType::F32), Some(DType::U8)][..n.min(3)].to_vec())
         }
         "ConvInteger" | "MatMulInteger" => Some(DType::I32),
+        "Shape" => Some(DType::I64),
         "QLinearConv" => Some(input(7).ok_or("QLinearConv's y_zero_point type is unknown")?),
         "Constant" => Some(match node.attr("value") {
             Some(Attribute::Tensor(t)) => t.dtype,
@@ -177,5 +178,25 @@ mod tests {
         };
         let err = infer(&bad).unwrap_err();
         assert!(err.contains("node c (Cast)") && err.contains("11"), "{err}");
+    }
+
+    #[test]
+    fn shape_outputs_int64_which_flows_on() {
+        let graph = Graph {
+            nodes: vec![
+                Node::new("s", "Shape", &["x"], &["sh"]),
+                Node::new("g", "Gather", &["sh", "i"], &["n"]),
+            ],
+            initializers: vec![TensorData::from_i64("i", vec![], &[0])],
+            inputs: vec![ValueInfo {
+                name: "x".into(),
+                dtype: DType::F16,
+                shape: vec![],
+            }],
+            ..Graph::default()
+        };
+        let t = infer(&graph).unwrap();
+        assert_eq!(t[0].outputs, vec![Some(DType::I64)]);
+        assert_eq!(t[1].outputs, vec![Some(DType::I64)]);
     }
 }

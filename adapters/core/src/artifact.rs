@@ -42,13 +42,34 @@ impl Format {
     }
 }
 
-/// The single image input of a scenario model (NCHW float32).
+/// The float32 input of a model: its name and the shape of one sample (every dimension but
+/// the leading batch dimension, e.g. `[3, 224, 224]` for NCHW images).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputSpec {
     pub name: String,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
+    pub shape: Vec<usize>,
+}
+
+impl InputSpec {
+    /// An NCHW image input of `channels x height x width` per sample.
+    pub fn image(name: impl Into<String>, channels: usize, height: usize, width: usize) -> Self {
+        InputSpec {
+            name: name.into(),
+            shape: vec![channels, height, width],
+        }
+    }
+
+    /// Values per sample.
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The full input dimensions for a batch of `n` samples.
+    pub fn dims(&self, n: usize) -> Vec<usize> {
+        std::iter::once(n)
+            .chain(self.shape.iter().copied())
+            .collect()
+    }
 }
 
 /// A runnable model file.

@@ -19,11 +19,11 @@ pub struct LoadOptions {
     pub batch: usize,
 }
 
-/// An NCHW float32 input batch.
+/// A float32 input batch, row-major, with its full dimensions (batch first).
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {
     pub data: &'a [f32],
-    pub dims: [usize; 4],
+    pub dims: &'a [usize],
 }
 
 /// Float32 output of a run, row-major (`batch x classes` for classifiers).

@@ -332,7 +332,9 @@ fn value_to_proto(v: &ValueInfo) -> pb::ValueInfoProto {
         r#type: Some(pb::TypeProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
                 elem_type: v.dtype.onnx_code(),
-                shape: Some(pb::TensorShapeProto { dim }),
+                // An empty shape is written as unknown (rank included): the IR does not tell a
+                // scalar from a value whose shape nobody declared.
+                shape: (!v.shape.is_empty()).then_some(pb::TensorShapeProto { dim }),
             })),
             ..Default::default()
         }),

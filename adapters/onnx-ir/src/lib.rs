@@ -3,12 +3,14 @@
 //! The protobuf types come from `tract_onnx::pb` (prost-generated), so no `protoc` is needed.
 //! [`Model::load`] / [`Model::save`] convert between the protobuf and the IR.
 
+mod elem_types;
 mod error;
 mod graph;
 mod io;
 mod tensor;
 mod topo;
 
+pub use elem_types::{code as elem_code, elem_types, float_values};
 pub use error::IrError;
 pub use graph::{Attribute, Dim, Graph, Model, Node, ValueInfo};
 pub use tensor::{DType, TensorData};

@@ -11,6 +11,7 @@ mod provision;
 mod python;
 mod runtime;
 mod session;
+mod tap;
 mod version;
 
 pub use backend::OrtBackend;
@@ -19,6 +20,7 @@ pub use provision::{extract_library, provision, ProvisionError};
 pub use python::{parse_version, python_onnxruntime, PythonOrt, Version};
 pub use runtime::{runtime, Runtime};
 pub use session::OrtSession;
+pub use tap::TapSession;
 
 /// Name of the backend in tables and on the command line.
 pub const BACKEND: &str = "ort";

@@ -22,12 +22,7 @@ fn bogus_library_is_unavailable() {
         technique: "fp32".into(),
         format: Format::Fp32,
         path: dir.path().join("m.onnx"),
-        input: InputSpec {
-            name: "x".into(),
-            channels: 1,
-            height: 2,
-            width: 2,
-        },
+        input: InputSpec::image("x", 1, 2, 2),
         output: "y".into(),
     };
     let err = backend

@@ -57,12 +57,7 @@ fn artifact(path: PathBuf) -> Artifact {
         technique: "fp32".into(),
         format: Format::Fp32,
         path,
-        input: InputSpec {
-            name: "x".into(),
-            channels: 1,
-            height: 2,
-            width: 2,
-        },
+        input: InputSpec::image("x", 1, 2, 2),
         output: "y".into(),
     }
 }
@@ -102,14 +97,14 @@ fn runs_a_tiny_model_at_batch_1_and_3() -> Result<(), AdapterError> {
             let x: Vec<f32> = (0..batch * 4).map(|i| i as f32 * 0.5 - 2.0).collect();
             let out = session.run(&Batch {
                 data: &x,
-                dims: [batch, 1, 2, 2],
+                dims: &[batch, 1, 2, 2],
             })?;
             assert_eq!(out.dims, vec![batch, 8]);
             assert_close(&out.data, &expected(&x));
             // A second run on the same session gives the same answer.
             let again = session.run(&Batch {
                 data: &x,
-                dims: [batch, 1, 2, 2],
+                dims: &[batch, 1, 2, 2],
             })?;
             assert_eq!(again, out);
         }
@@ -211,14 +206,14 @@ fn bad_batches_are_run_errors() -> Result<(), AdapterError> {
     let x = [0.0f32; 4];
     let short = session.run(&Batch {
         data: &x[..3],
-        dims: [1, 1, 2, 2],
+        dims: &[1, 1, 2, 2],
     });
     assert!(matches!(short, Err(AdapterError::Run { .. })), "{short:?}");
     // Two channels where the model has one: ONNX Runtime rejects it.
     let x = [0.0f32; 8];
     let wrong = session.run(&Batch {
         data: &x,
-        dims: [1, 2, 2, 2],
+        dims: &[1, 2, 2, 2],
     });
     assert!(matches!(wrong, Err(AdapterError::Run { .. })), "{wrong:?}");
     Ok(())

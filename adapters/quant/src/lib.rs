@@ -27,6 +27,7 @@ pub mod granularity;
 pub mod midrise;
 pub mod observer;
 pub mod params;
+pub mod prepare;
 pub mod qdq;
 pub mod qoperator;
 pub mod quantize;

@@ -34,11 +34,11 @@ impl TractBackend {
             ));
         }
         let spec = &artifact.input;
-        let dims = [opts.batch, spec.channels, spec.height, spec.width];
+        let dims = spec.dims(opts.batch);
         let threads = threads::effective_threads(opts.threads);
         let executor =
             threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
-        let plan = model::compile(artifact, dims, executor)?;
+        let plan = model::compile(artifact, &dims, executor)?;
         TractSession::new(plan, dims, threads)
     }
 }

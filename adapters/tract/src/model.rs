@@ -13,7 +13,7 @@ use crate::error;
 /// optimizes it and compiles it to run on `executor`.
 pub(crate) fn compile(
     artifact: &Artifact,
-    dims: [usize; 4],
+    dims: &[usize],
     executor: Executor,
 ) -> Result<Arc<TypedRunnableModel>, AdapterError> {
     let path = artifact.path.as_path();

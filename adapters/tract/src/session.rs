@@ -8,14 +8,14 @@ use crate::error;
 /// A model compiled by tract for one fixed input shape.
 pub struct TractSession {
     state: TypedSimpleState,
-    dims: [usize; 4],
+    dims: Vec<usize>,
     threads: usize,
 }
 
 impl TractSession {
     pub(crate) fn new(
         plan: Arc<TypedRunnableModel>,
-        dims: [usize; 4],
+        dims: Vec<usize>,
         threads: usize,
     ) -> Result<Self, AdapterError> {
         let state = plan
@@ -28,9 +28,9 @@ impl TractSession {
         })
     }
 
-    /// The input shape `[batch, C, H, W]` the session was compiled for.
-    pub fn input_dims(&self) -> [usize; 4] {
-        self.dims
+    /// The input shape (batch first) the session was compiled for.
+    pub fn input_dims(&self) -> &[usize] {
+        &self.dims
     }
 
     /// Intra-op threads the session computes with.
@@ -41,13 +41,13 @@ impl TractSession {
 
 impl Session for TractSession {
     fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
-        if batch.dims != self.dims {
+        if batch.dims != self.dims.as_slice() {
             return Err(error::run_msg(format!(
                 "input shape {:?} differs from the compiled shape {:?}",
                 batch.dims, self.dims
             )));
         }
-        let input = Tensor::from_shape(&batch.dims, batch.data)
+        let input = Tensor::from_shape(batch.dims, batch.data)
             .map_err(|e| error::run("cannot build the input tensor", &e))?;
         let outputs = self
             .state

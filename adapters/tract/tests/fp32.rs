@@ -76,7 +76,7 @@ fn tiny_cnn_matches_reference_at_batch_1_and_4() {
         let out = session
             .run(&Batch {
                 data: &x,
-                dims: [batch, 1, 4, 4],
+                dims: &[batch, 1, 4, 4],
             })
             .unwrap();
         assert_eq!(out.dims, vec![batch, 3]);
@@ -85,7 +85,7 @@ fn tiny_cnn_matches_reference_at_batch_1_and_4() {
         let out2 = session
             .run(&Batch {
                 data: &x,
-                dims: [batch, 1, 4, 4],
+                dims: &[batch, 1, 4, 4],
             })
             .unwrap();
         assert_eq!(out, out2);
@@ -110,7 +110,7 @@ fn wrong_batch_shape_is_a_run_error() {
     let err = session
         .run(&Batch {
             data: &x,
-            dims: [2, 1, 4, 4],
+            dims: &[2, 1, 4, 4],
         })
         .err()
         .unwrap();
@@ -119,7 +119,7 @@ fn wrong_batch_shape_is_a_run_error() {
     let err = session
         .run(&Batch {
             data: &x[..10],
-            dims: [1, 1, 4, 4],
+            dims: &[1, 1, 4, 4],
         })
         .err()
         .unwrap();

@@ -97,7 +97,7 @@ fn qdq_conv_rounds_half_to_even_and_saturates() {
         let out = session
             .run(&Batch {
                 data: &x,
-                dims: [batch, 1, 4, 4],
+                dims: &[batch, 1, 4, 4],
             })
             .unwrap();
         assert_eq!(out.dims, vec![batch, 2, 4, 4]);

@@ -67,7 +67,7 @@ fn run_for(session: &mut Box<dyn Session>, dur: Duration) -> Duration {
     let x = values(C * HW * HW, 99);
     let batch = Batch {
         data: &x,
-        dims: [1, C, HW, HW],
+        dims: &[1, C, HW, HW],
     };
     session.run(&batch).unwrap(); // warm-up
     let start = Instant::now();

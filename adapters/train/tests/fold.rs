@@ -36,12 +36,7 @@ fn folded_export_matches_the_model() {
         technique: "fp32".into(),
         format: Format::Fp32,
         path,
-        input: InputSpec {
-            name: qbench_train::INPUT.into(),
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
+        input: InputSpec::image(qbench_train::INPUT, 1, 28, 28),
         output: qbench_train::OUTPUT.into(),
     };
     let mut s = CandleBackend
@@ -57,7 +52,7 @@ fn folded_export_matches_the_model() {
     let got = s
         .run(&Batch {
             data: &data,
-            dims: [3, 1, 28, 28],
+            dims: &[3, 1, 28, 28],
         })
         .unwrap();
     assert_eq!(got.dims, vec![3, 10]);

@@ -14,7 +14,7 @@ pub fn wilson95(k: usize, n: usize) -> (f64, f64) {
 }
 
 /// Fraction of positions where two prediction lists agree (`None` if lengths differ or empty).
-pub fn agreement(a: &[u8], b: &[u8]) -> Option<f64> {
+pub fn agreement(a: &[u32], b: &[u32]) -> Option<f64> {
     if a.len() != b.len() || a.is_empty() {
         return None;
     }
@@ -22,13 +22,28 @@ pub fn agreement(a: &[u8], b: &[u8]) -> Option<f64> {
 }
 
 /// Fraction of predictions equal to the labels.
-pub fn top1(predictions: &[u8], labels: &[u8]) -> (usize, f64) {
+pub fn top1(predictions: &[u32], labels: &[u32]) -> (usize, f64) {
     let k = predictions
         .iter()
         .zip(labels)
         .filter(|(p, l)| p == l)
         .count();
     (k, k as f64 / labels.len().max(1) as f64)
+}
+
+/// Whether `label` is among the `k` largest values of `row` (ties broken towards the lower
+/// index, as an argmax does).
+pub fn in_top_k(row: &[f32], label: u32, k: usize) -> bool {
+    let Some(&target) = row.get(label as usize) else {
+        return false;
+    };
+    // Rank of the label: values strictly greater, plus equal values at a lower index.
+    let ahead = row
+        .iter()
+        .enumerate()
+        .filter(|(i, v)| **v > target || (**v == target && *i < label as usize))
+        .count();
+    ahead < k
 }
 
 /// Paired comparison of two classifiers on the same images (e.g. a quantized model against
@@ -46,7 +61,7 @@ pub struct Paired {
 }
 
 /// Compares predictions `a` and `b` against `labels` (same images, same order).
-pub fn paired(a: &[u8], b: &[u8], labels: &[u8]) -> Option<Paired> {
+pub fn paired(a: &[u32], b: &[u32], labels: &[u32]) -> Option<Paired> {
     let n = labels.len();
     if n == 0 || a.len() != n || b.len() != n {
         return None;
@@ -141,5 +156,21 @@ mod tests {
         assert_eq!(agreement(&[1, 2, 3, 4], &[1, 2, 0, 4]), Some(0.75));
         assert_eq!(agreement(&[1], &[1, 2]), None);
         assert_eq!(top1(&[1, 2, 3], &[1, 0, 3]), (2, 2.0 / 3.0));
+    }
+
+    #[test]
+    fn top_k_by_hand() {
+        let row = [0.1, 0.5, 0.3, 0.5, -1.0];
+        // Order: 1 (0.5, lower index wins the tie), 3, 2, 0, 4.
+        assert!(in_top_k(&row, 1, 1));
+        assert!(!in_top_k(&row, 3, 1));
+        assert!(in_top_k(&row, 3, 2));
+        assert!(!in_top_k(&row, 0, 3));
+        assert!(in_top_k(&row, 0, 4));
+        assert!(in_top_k(&row, 4, 5));
+        assert!(
+            !in_top_k(&row, 7, 5),
+            "a label past the row is never in the top k"
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! Fidelity of a model's logits against the FP32 model's logits on the same images: mean KL
-//! divergence of the softmax distributions and the signal-to-quantization-noise ratio.
+//! Fidelity of a model's outputs against the FP32 model's outputs on the same samples: mean KL
+//! divergence of the softmax distributions (classifier logits), the signal-to-quantization-noise
+//! ratio, the mean cosine similarity per sample and the largest absolute error. The last three
+//! are task-agnostic: they apply to any output (detection maps, embeddings, sequences).
 //!
 //! The FP32 cell stores its logits in a small binary file (`QBLOGIT1`, image count and class
 //! count as little-endian u64, then f32 values) that later cells read.
@@ -84,6 +86,28 @@ pub struct Fidelity {
     /// Signal-to-quantization-noise ratio `10·log10(Σ ref² / Σ (ref − model)²)` in dB over all
     /// logits (infinite when identical).
     pub sqnr_db: f64,
+    /// Mean over samples of `<ref, model> / (|ref|·|model|)` (1 when both are zero).
+    #[serde(default)]
+    pub cosine: f64,
+    /// Largest `|ref − model|` over all values.
+    #[serde(default)]
+    pub max_abs_err: f64,
+}
+
+/// Cosine similarity of two vectors (1 when both are zero, 0 when only one is).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64, *y as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    match (aa == 0.0, bb == 0.0) {
+        (true, true) => 1.0,
+        (true, false) | (false, true) => 0.0,
+        _ => ab / (aa.sqrt() * bb.sqrt()),
+    }
 }
 
 fn log_softmax(row: &[f32]) -> Vec<f64> {
@@ -128,7 +152,22 @@ pub fn fidelity(reference: &Logits, model: &Logits) -> Result<Fidelity> {
         .zip(&model.data)
         .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
         .sum();
+    let cos = reference
+        .data
+        .chunks(c)
+        .zip(model.data.chunks(c))
+        .map(|(r, m)| cosine(r, m))
+        .sum::<f64>()
+        / reference.rows as f64;
+    let max_abs_err = reference
+        .data
+        .iter()
+        .zip(&model.data)
+        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+        .fold(0.0, f64::max);
     Ok(Fidelity {
+        cosine: cos,
+        max_abs_err,
         // Rounding can make a near-zero sum of non-negative terms slightly negative.
         kl_mean: (kl / reference.rows as f64).max(0.0),
         sqnr_db: 10.0 * (signal / noise).log10(),
@@ -169,6 +208,17 @@ mod tests {
         // Signal 3^2 + 4^2 = 25, noise 0.5^2 = 0.25: 20 dB.
         let f = fidelity(&logits(vec![3.0, 4.0]), &logits(vec![3.0, 4.5])).unwrap();
         assert!((f.sqnr_db - 20.0).abs() < 1e-9, "{f:?}");
+        assert!((f.max_abs_err - 0.5).abs() < 1e-9, "{f:?}");
+        // cos((3, 4), (3, 4.5)) = (9 + 18) / (5 · sqrt(29.25)).
+        let want = 27.0 / (5.0 * 29.25f64.sqrt());
+        assert!((f.cosine - want).abs() < 1e-9, "{f:?}");
+    }
+
+    #[test]
+    fn cosine_edge_cases() {
+        assert_eq!(cosine(&[0.0, 0.0], &[0.0, 0.0]), 1.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+        assert!((cosine(&[1.0, 0.0], &[-2.0, 0.0]) + 1.0).abs() < 1e-12);
     }
 
     #[test]

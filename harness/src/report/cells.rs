@@ -20,10 +20,13 @@ pub const HEADERS: &[&str] = &[
     "img/s",
     "peak RSS",
     "top-1 % [95% CI]",
+    "top-5 %",
     "Δ top-1",
     "agree fp32",
     "KL fp32",
     "SQNR dB",
+    "cos fp32",
+    "max |err|",
     "note",
 ];
 
@@ -71,6 +74,7 @@ pub fn cells(r: &Row) -> Vec<String> {
             (Some(a), None) => format!("{:.2}", a * 100.0),
             _ => "-".into(),
         },
+        opt(r.top5, |v| format!("{:.2}", v * 100.0)),
         match (r.accuracy_delta_vs_fp32, r.mcnemar_p) {
             // A star marks a change McNemar's test finds significant at 5%.
             (Some(d), Some(p)) => format!("{:+.2}{}", d * 100.0, if p < 0.05 { "*" } else { "" }),
@@ -79,6 +83,8 @@ pub fn cells(r: &Row) -> Vec<String> {
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
         opt(r.kl_vs_fp32, |v| format!("{v:.2e}")),
         opt(r.sqnr_db_vs_fp32, |v| format!("{v:.1}")),
+        opt(r.cosine_vs_fp32, |v| format!("{v:.5}")),
+        opt(r.max_abs_err_vs_fp32, |v| format!("{v:.3e}")),
         match r.status {
             Status::Ok => r.notes.clone().unwrap_or_default(),
             _ => r.reason.clone().unwrap_or_default(),

@@ -57,6 +57,10 @@ struct Line<'a> {
     agreement_with_fp32: Option<f64>,
     kl_vs_fp32: Option<f64>,
     sqnr_db_vs_fp32: Option<f64>,
+    top5: Option<f64>,
+    cosine_vs_fp32: Option<f64>,
+    max_abs_err_vs_fp32: Option<f64>,
+    metric: &'a str,
 }
 
 impl Reporter for Csv {
@@ -117,6 +121,10 @@ impl Reporter for Csv {
                 agreement_with_fp32: r.agreement_with_fp32,
                 kl_vs_fp32: r.kl_vs_fp32,
                 sqnr_db_vs_fp32: r.sqnr_db_vs_fp32,
+                top5: r.top5,
+                cosine_vs_fp32: r.cosine_vs_fp32,
+                max_abs_err_vs_fp32: r.max_abs_err_vs_fp32,
+                metric: run.metric.as_deref().unwrap_or("top1"),
             })?;
         }
         w.flush()?;

@@ -31,6 +31,9 @@ impl Reporter for Markdown {
                 ""
             }
         )?;
+        if let Some(line) = super::metric_line(run) {
+            writeln!(out, "{line}\n")?;
+        }
         writeln!(out, "| {} |", HEADERS.join(" | "))?;
         writeln!(
             out,
@@ -89,6 +92,9 @@ pub fn environment(run: &Run, out: &mut dyn Write) -> Result<()> {
         s.eval_samples,
         if s.quick { "; QUICK run" } else { "" }
     )?;
+    if let Some(c) = &run.calibration {
+        writeln!(out, "- calibration ran on: {c}")?;
+    }
     writeln!(out, "- peak RSS is per cell (each cell runs in its own process) and includes the evaluation data.")?;
     Ok(())
 }

@@ -55,6 +55,19 @@ pub fn write_report(
     Ok(path)
 }
 
+/// What the evaluation measured, when it is not top-1 on labelled data: said next to every
+/// table, so an empty accuracy column is never mistaken for a failure.
+pub fn metric_line(run: &Run) -> Option<String> {
+    let m = run.metric.as_deref()?;
+    if m == "top1" {
+        return None;
+    }
+    Some(format!(
+        "Metric: {m}; evaluation data: {}. Top-1 is not shown: no labels were measured.",
+        run.data.as_deref().unwrap_or("unknown")
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod fixture {
     use crate::measure::latency::IterationRule;
@@ -91,6 +104,9 @@ pub(crate) mod fixture {
         );
         Run {
             scenario: "resnet".into(),
+            metric: Some("top1".into()),
+            data: None,
+            calibration: None,
             qbench_version: "0.1.0".into(),
             git_commit: Some("abc".into()),
             started_at: "2026-11-27T00:00:00Z".into(),

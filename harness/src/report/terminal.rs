@@ -36,6 +36,9 @@ impl Reporter for Terminal {
             run.settings.eval_samples,
             if run.settings.quick { " (QUICK run: not for publication)" } else { "" }
         )?;
+        if let Some(line) = super::metric_line(run) {
+            writeln!(out, "{line}")?;
+        }
         Ok(())
     }
 }

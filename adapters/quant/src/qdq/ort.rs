@@ -35,6 +35,8 @@ pub struct OrtQdqConfig {
     pub activation_symmetric: bool,
     /// Weight type (ORT default: int8, symmetric).
     pub weight: QType,
+    /// Symmetric weights (ORT: true for signed weight types, false for uint8).
+    pub weight_symmetric: bool,
     /// Per output channel weights (Conv axis 0; Gemm axis 0 with transB, else 1).
     pub per_channel: bool,
     /// ORT's `reduce_range`: narrows the weights (int8 [-64, 64]).
@@ -47,6 +49,7 @@ impl Default for OrtQdqConfig {
             activation: QType::INT8,
             activation_symmetric: false,
             weight: QType::INT8,
+            weight_symmetric: true,
             per_channel: false,
             reduce_range: false,
         }
@@ -89,7 +92,8 @@ pub fn ort_qdq(
     }
     let mut weights = HashMap::new();
     for site in weight_sites(&m.graph)? {
-        let rule = |r: Range| onnxruntime::params(r, cfg.weight, true, cfg.reduce_range);
+        let rule =
+            |r: Range| onnxruntime::params(r, cfg.weight, cfg.weight_symmetric, cfg.reduce_range);
         let (params, q, layout) = if cfg.per_channel {
             let p = params_per_channel(&site.name, &site.values, &site.dims, site.out_axis, rule)?;
             let q = quantize_per_channel(

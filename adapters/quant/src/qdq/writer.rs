@@ -262,14 +262,36 @@ fn dq_node(
 /// e.g. after [`remove_relus`]).
 pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
     let mut m = model.clone();
-    if m.opset().unwrap_or(0) < 13 {
+    let opset = m.opset().unwrap_or(0);
+    if opset < 10 {
         return Err(QuantError::Unsupported {
             framework: "qbench QDQ",
-            what: "models below opset 13".into(),
+            what: format!(
+                "models below opset 10 (QuantizeLinear needs 10; this one imports {opset})"
+            ),
+        });
+    }
+    if opset < 13
+        && plan
+            .weights
+            .values()
+            .any(|w| !matches!(w.layout, WeightLayout::PerTensor))
+    {
+        // ONNX Runtime's QDQ quantizer raises the same: per-axis DequantizeLinear is opset 13.
+        return Err(QuantError::Unsupported {
+            framework: "qbench QDQ",
+            what: format!(
+                "per-channel or blocked weights in a model of opset {opset}: per-axis \
+                 DequantizeLinear needs opset 13 (ONNX Runtime: \"Per-Channel support with QDQ \
+                 format requires onnx opset version 13 or above\")"
+            ),
         });
     }
     let wide = plan.activations.values().any(|a| a.qtype.bits() > 8)
         || plan.weights.values().any(|w| w.qtype.bits() > 8);
+    if wide {
+        raise_to_21_check(&m)?;
+    }
     let g = &mut m.graph;
     let graph_outputs: HashSet<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
     let produced: HashSet<String> = g
@@ -449,6 +471,53 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
         m.ir_version = m.ir_version.max(10);
     }
     Ok(m)
+}
+
+/// Operators whose attributes moved to inputs (or changed meaning) between opset 13 and 21:
+/// raising the opset of a graph that uses them in the old form would change the model.
+const CHANGED_BY_18: &[(&str, &str)] = &[
+    ("ReduceMean", "axes"),
+    ("ReduceMax", "axes"),
+    ("ReduceMin", "axes"),
+    ("ReduceProd", "axes"),
+    ("ReduceL1", "axes"),
+    ("ReduceL2", "axes"),
+    ("ReduceLogSum", "axes"),
+    ("ReduceLogSumExp", "axes"),
+    ("ReduceSumSquare", "axes"),
+];
+
+/// 16-bit QuantizeLinear/DequantizeLinear need opset 21: refuses models whose other operators
+/// would change meaning if only the opset number were raised.
+fn raise_to_21_check(m: &Model) -> Result<()> {
+    let opset = m.opset().unwrap_or(0);
+    if opset >= 21 {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        Err(QuantError::Unsupported {
+            framework: "qbench QDQ",
+            what: format!("16-bit QDQ needs opset 21 and this model is opset {opset}: {why}"),
+        })
+    };
+    if opset < 13 {
+        return refuse(
+            "operators such as Softmax, Squeeze and Unsqueeze changed at opset 13".into(),
+        );
+    }
+    if let Some(n) = m.graph.nodes.iter().find(|n| {
+        (n.domain.is_empty() || n.domain == "ai.onnx")
+            && CHANGED_BY_18
+                .iter()
+                .any(|(op, attr)| n.op_type == *op && n.attr(attr).is_some())
+            || (n.op_type == "Split" && n.attr("split").is_some())
+    }) {
+        return refuse(format!(
+            "{} node {} uses an attribute that became an input at opset 18",
+            n.op_type, n.name
+        ));
+    }
+    Ok(())
 }
 
 /// Stores one weight; returns the name of the float tensor the node now reads.

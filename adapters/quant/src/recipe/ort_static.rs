@@ -17,6 +17,7 @@ use crate::observer::histogram::{Extent, ExtentObserver};
 use crate::observer::{EntropyObserver, Observer, PercentileObserver};
 use crate::params::Range;
 use crate::qdq::{ort_qdq, OrtQdqConfig};
+use crate::scheme::QType;
 
 /// ORT's calibration methods, with ORT's default parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +31,33 @@ pub enum OrtCalibration {
     Percentile,
 }
 
-/// One `quantize_static` configuration.
+/// One `quantize_static` configuration (QDQ format).
 #[derive(Clone, Debug)]
 pub struct OrtStatic {
     pub name: &'static str,
     pub calibration: OrtCalibration,
     pub per_channel: bool,
+    /// `activation_type`: int8 by default (S8S8); uint8 gives ONNX Runtime's U8S8 / U8U8.
+    pub activation: QType,
+    /// `weight_type`: int8 by default; uint8 weights are asymmetric (ORT's `WeightSymmetric`
+    /// defaults to true only for signed weight types).
+    pub weight: QType,
+    /// `reduce_range`: 7-bit weights (int8 [-64, 64], uint8 [0, 127]).
+    pub reduce_range: bool,
+}
+
+impl OrtStatic {
+    /// ONNX Runtime's defaults (S8S8, per tensor, no reduce_range) with this calibration method.
+    pub const fn defaults(name: &'static str, calibration: OrtCalibration) -> Self {
+        OrtStatic {
+            name,
+            calibration,
+            per_channel: false,
+            activation: QType::INT8,
+            weight: QType::INT8,
+            reduce_range: false,
+        }
+    }
 }
 
 impl OrtStatic {
@@ -78,20 +100,41 @@ impl Technique for OrtStatic {
 
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
         let ranges = self.ranges(calib)?;
+        if self.per_channel && self.weight != QType::INT8 {
+            // ORT's QDQ quantizer forces per-channel weights to int8 with uint8 activations;
+            // qbench keeps the recipe rows unambiguous instead.
+            return Err(QuantError::InvalidArgument(format!(
+                "{}: per-channel weights are int8 in ONNX Runtime's QDQ quantizer",
+                self.name
+            )));
+        }
         let cfg = OrtQdqConfig {
             per_channel: self.per_channel,
+            activation: self.activation,
+            weight: self.weight,
+            weight_symmetric: self.weight.is_signed(),
+            reduce_range: self.reduce_range,
             ..OrtQdqConfig::default()
         };
         let model = ort_qdq(model, &ranges, &cfg)?;
+        let kind = |q: QType| if q.is_signed() { "s8" } else { "u8" };
         Ok(Quantized {
             model,
             format: Format::Qdq,
             notes: vec![format!(
-                "s8 asym act, s8 sym {} weights, {:?}",
+                "{} asym act, {} {} {} weights{}, {:?}",
+                kind(self.activation),
+                kind(self.weight),
+                if cfg.weight_symmetric { "sym" } else { "asym" },
                 if self.per_channel {
                     "per-channel"
                 } else {
                     "per-tensor"
+                },
+                if self.reduce_range {
+                    " (reduce_range: 7-bit)"
+                } else {
+                    ""
                 },
                 self.calibration
             )],

@@ -12,12 +12,7 @@ pub fn artifact(path: &Path, format: Format, c: usize, h: usize, w: usize) -> Ar
         technique: "test".into(),
         format,
         path: path.to_path_buf(),
-        input: InputSpec {
-            name: "x".into(),
-            channels: c,
-            height: h,
-            width: w,
-        },
+        input: InputSpec::image("x", c, h, w),
         output: "y".into(),
     }
 }

@@ -1,0 +1,49 @@
+//! Graph pre-processing before quantization, as ONNX Runtime's `quant_pre_process` prepares a
+//! model (`onnxruntime/python/tools/quantization/shape_inference.py`: symbolic shape inference,
+//! then an ONNX Runtime optimization pass that folds constants, batch norms and removes no-op
+//! nodes). Real exported models carry unfused `BatchNormalization`, `Constant` nodes and
+//! `Identity`/`Dropout` nodes; the recipes expect weights as initializers and batch norm folded
+//! into the convolution (which is what per-channel weight quantization is computed on).
+//!
+//! Each pass is its own file and keeps the graph's tensor names where it can: a folded batch
+//! norm's convolution writes the batch norm's output name, a removed `Identity` hands its output
+//! name to the readers' input, so calibration ranges keyed by name stay meaningful.
+
+mod batch_norm;
+mod constants;
+mod identity;
+
+pub use batch_norm::fold_batch_norms;
+pub use constants::constants_to_initializers;
+pub use identity::remove_identities;
+
+use qbench_onnx::Model;
+
+use crate::error::Result;
+
+/// The pre-processed model and what the passes did (for the row's notes).
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub model: Model,
+    pub notes: Vec<String>,
+}
+
+/// Runs every pass: constants into initializers, no-op removal, batch-norm folding.
+pub fn pre_process(model: &Model) -> Result<Prepared> {
+    let mut m = model.clone();
+    let mut notes = Vec::new();
+    let n = constants_to_initializers(&mut m.graph)?;
+    if n > 0 {
+        notes.push(format!("{n} Constant node(s) made initializers"));
+    }
+    let n = remove_identities(&mut m.graph);
+    if n > 0 {
+        notes.push(format!("{n} Identity/Dropout node(s) removed"));
+    }
+    let n = fold_batch_norms(&mut m.graph)?;
+    if n > 0 {
+        notes.push(format!("{n} BatchNormalization node(s) folded into Conv"));
+    }
+    m.graph.prune_initializers();
+    Ok(Prepared { model: m, notes })
+}
