@@ -108,6 +108,9 @@ pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
             .into_iter()
             .find(|t| t.name() == what)
             .with_context(|| format!("unknown technique {what}"))?;
+        // Load the runtime before the clock starts: `compare` has it loaded already, and the
+        // Python tool it is compared with imports onnxruntime before quantizing.
+        let _ = qbench_core::Backend::check(&qbench_ort::OrtBackend);
         let start = Instant::now();
         let (source, on) = calibration_source(&sc, &artifact, &model, &work);
         let (mut source, n) = source.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,7 +1,9 @@
 //! A session that returns every graph output, for calibration: the caller exposes intermediate
 //! tensors as extra graph outputs (what ONNX Runtime's `calibrate.py` `augment_graph` does) and
-//! reads them all after each batch. Graph optimizations are disabled, as `calibrate.py` does
-//! (`GraphOptimizationLevel.ORT_DISABLE_ALL`), so every named tensor is computed as written.
+//! reads them all after each batch. Unlike `calibrate.py` (`ORT_DISABLE_ALL`), the session is
+//! optimized: ONNX Runtime never fuses away a node whose output is a graph output, so every
+//! exposed tensor is still computed, by kernels (NCHWc convolutions) that ran the `resnet`
+//! calibration pass 1.5-2x faster; values differ from the unoptimized run by float rounding.
 
 use std::path::Path;
 
@@ -41,7 +43,7 @@ impl TapSession {
         let config = |e: ort::Error<_>| load_err("cannot configure the session", &e);
         let mut builder = OrtInner::builder(&rt.env)
             .map_err(|e| load_err("cannot create a session builder", &e))?
-            .with_optimization_level(GraphOptimizationLevel::Disable)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(config)?
             .with_intra_threads(threads.max(1))
             .map_err(config)?

@@ -153,6 +153,26 @@ pub(crate) fn numpy_sum_f32(a: &[f32]) -> f32 {
 /// `np.histogram(data, bins=n, range=(lo, hi))` for float32 data: counts and float32 edges.
 /// An empty range is widened to `(lo - 0.5, hi + 0.5)` as numpy does.
 pub(crate) fn histogram_uniform(data: &[f32], n: usize, lo: f32, hi: f32) -> (Vec<u64>, Vec<f32>) {
+    histogram_uniform_of(data, n, lo, hi, false)
+}
+
+/// [`histogram_uniform`] of `|x|` (without materializing the absolute values).
+pub(crate) fn histogram_uniform_abs(
+    data: &[f32],
+    n: usize,
+    lo: f32,
+    hi: f32,
+) -> (Vec<u64>, Vec<f32>) {
+    histogram_uniform_of(data, n, lo, hi, true)
+}
+
+fn histogram_uniform_of(
+    data: &[f32],
+    n: usize,
+    lo: f32,
+    hi: f32,
+    abs: bool,
+) -> (Vec<u64>, Vec<f32>) {
     let (mut first, mut last) = (lo, hi);
     if first == last {
         first -= 0.5;
@@ -160,21 +180,20 @@ pub(crate) fn histogram_uniform(data: &[f32], n: usize, lo: f32, hi: f32) -> (Ve
     }
     let edges = linspace_f32(first, last, n + 1);
     let mut counts = vec![0u64; n];
-    let denom = last - first;
-    let nf = n as f32;
-    for &x in data {
+    // numpy guesses the bin as ((x - first) / (last - first)) * n and then corrects it by one
+    // step against the edges; multiplying by the reciprocal gives the same guess to within one
+    // bin, and stepping until `edges[i] <= x < edges[i + 1]` lands on numpy's bin exactly.
+    let scale = n as f32 / (last - first);
+    for &v in data {
+        let x = if abs { v.abs() } else { v };
         if !(x >= first && x <= last) {
             continue;
         }
-        let f = ((x - first) / denom) * nf;
-        let mut idx = (f as usize).min(n);
-        if idx == n {
+        let mut idx = (((x - first) * scale) as usize).min(n - 1);
+        while idx > 0 && x < edges[idx] {
             idx -= 1;
         }
-        if x < edges[idx] && idx > 0 {
-            idx -= 1;
-        }
-        if idx + 1 < n && x >= edges[idx + 1] {
+        while idx + 1 < n && x >= edges[idx + 1] {
             idx += 1;
         }
         counts[idx] += 1;
@@ -191,16 +210,30 @@ pub(crate) fn histogram_edges(data: &[f32], edges: &[f32]) -> Vec<u64> {
         return counts;
     }
     let (first, last) = (edges[0], edges[n]);
+    // The bin is the last edge <= x (numpy's searchsorted). Guess it arithmetically, as if the
+    // edges were uniform, then step to the exact one: O(1) per value for the near-uniform edges
+    // the observers use, and exact for any increasing edges.
+    let scale = if last > first {
+        n as f32 / (last - first)
+    } else {
+        0.0
+    };
     for &x in data {
         if !(x >= first && x <= last) {
             continue;
         }
-        let idx = if x == last {
-            n - 1
-        } else {
-            edges.partition_point(|&e| e <= x) - 1
-        };
-        counts[idx.min(n - 1)] += 1;
+        if x == last {
+            counts[n - 1] += 1;
+            continue;
+        }
+        let mut idx = (((x - first) * scale) as usize).min(n - 1);
+        while idx > 0 && edges[idx] > x {
+            idx -= 1;
+        }
+        while idx + 1 < n && edges[idx + 1] <= x {
+            idx += 1;
+        }
+        counts[idx] += 1;
     }
     counts
 }
@@ -217,20 +250,37 @@ pub struct Extent {
 impl Extent {
     /// Extent of one batch (`None` if empty; values are assumed finite).
     pub fn of(batch: &[f32]) -> Option<Extent> {
-        let first = *batch.first()?;
-        let mut e = Extent {
-            min: first,
-            max: first,
-            min_abs: first.abs(),
-            max_abs: first.abs(),
+        batch.first()?;
+        // Independent lanes so the compiler vectorizes the pass (values are finite here).
+        const LANES: usize = 16;
+        let mut lo = [f32::INFINITY; LANES];
+        let mut hi = [f32::NEG_INFINITY; LANES];
+        let mut alo = [f32::INFINITY; LANES];
+        let mut ahi = [0f32; LANES];
+        let mut step = |i: usize, v: f32| {
+            let a = v.abs();
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+            alo[i] = if a < alo[i] { a } else { alo[i] };
+            ahi[i] = if a > ahi[i] { a } else { ahi[i] };
         };
-        for &v in &batch[1..] {
-            e.min = e.min.min(v);
-            e.max = e.max.max(v);
-            e.min_abs = e.min_abs.min(v.abs());
-            e.max_abs = e.max_abs.max(v.abs());
+        let chunks = batch.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for (i, &v) in c.iter().enumerate() {
+                step(i, v);
+            }
         }
-        Some(e)
+        for (i, &v) in rest.iter().enumerate() {
+            step(i, v);
+        }
+        let fold = |a: &[f32; LANES], init: f32, f: fn(f32, f32) -> f32| a.iter().copied().fold(init, f);
+        Some(Extent {
+            min: fold(&lo, f32::INFINITY, f32::min),
+            max: fold(&hi, f32::NEG_INFINITY, f32::max),
+            min_abs: fold(&alo, f32::INFINITY, f32::min),
+            max_abs: fold(&ahi, 0.0, f32::max),
+        })
     }
 
     /// Union of two extents.
@@ -506,18 +556,16 @@ impl Observer for AbsHistogram {
         let Some((bmin, bmax)) = batch_min_max(self.name(), self.batches, batch)? else {
             return Ok(());
         };
-        let abs: Vec<f32> = batch.iter().map(|v| v.abs()).collect();
-        let (amin, amax) = abs
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
+        let (amin, amax) = match Extent::of(batch) {
+            Some(e) => (e.min_abs, e.max_abs),
+            None => (f32::INFINITY, f32::NEG_INFINITY),
+        };
         let preset = self
             .preset
             .filter(|&(lo, hi)| !self.grown && lo <= amin && amax <= hi);
         if let Some((lo, hi)) = preset {
             // Whole-set edges: the uniform binning of `np.histogram(bins=n)` on every batch.
-            let (c, e) = histogram_uniform(&abs, self.num_bins, lo, hi);
+            let (c, e) = histogram_uniform_abs(batch, self.num_bins, lo, hi);
             if self.batches == 0 {
                 self.counts = c;
                 self.edges = e;
@@ -536,6 +584,7 @@ impl Observer for AbsHistogram {
         // Outside the preset (a source that changed between the passes): ORT's streaming rules
         // from here on.
         self.grown = self.preset.is_some();
+        let abs: Vec<f32> = batch.iter().map(|v| v.abs()).collect();
         if self.batches == 0 {
             let (c, e) = histogram_uniform(&abs, self.num_bins, amin, amax);
             self.counts = c;

@@ -99,10 +99,14 @@ pub fn calibrate_named<S: ActivationSource + ?Sized>(
 ) -> Result<HashMap<String, Range>> {
     let mut observers: HashMap<String, Box<dyn Observer>> = HashMap::new();
     calib.visit(&mut |name, values| {
-        let obs = match observers.entry(name.to_string()) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(_) if values.is_empty() => return Ok(()),
-            Entry::Vacant(v) => v.insert(make(name)?),
+        // Look up before allocating a key: this runs for every tensor of every batch.
+        let obs = match observers.get_mut(name) {
+            Some(o) => o,
+            None if values.is_empty() => return Ok(()),
+            None => match observers.entry(name.to_string()) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(make(name)?),
+            },
         };
         obs.observe(values).map_err(|e| e.context(name.to_string()))
     })?;
