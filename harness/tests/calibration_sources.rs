@@ -25,7 +25,9 @@ fn ort_and_candle_calibration_agree_on_every_range() {
     }
     assert!(a.len() >= 10, "{} tensors", a.len());
     for (name, r) in &a {
-        let c = b.get(name).unwrap_or_else(|| panic!("candle did not show {name}"));
+        let c = b
+            .get(name)
+            .unwrap_or_else(|| panic!("candle did not show {name}"));
         let tol = 1e-4 * (c.max - c.min).abs().max(1.0);
         assert!(
             (r.min - c.min).abs() <= tol && (r.max - c.max).abs() <= tol,

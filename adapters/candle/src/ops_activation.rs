@@ -53,12 +53,35 @@ pub(crate) fn elu(node: &Node, x: &Tensor) -> R<Tensor> {
     x.elu(node.attr_float("alpha", 1.0) as f64).map_err(e)
 }
 
+/// Internal attribute the session sets on Softmax nodes of models below opset 13.
+pub(crate) const LEGACY_SOFTMAX: &str = "qbench.legacy_softmax";
+
 /// Softmax along `axis` (default -1, opset 13 semantics): `exp(x - max) / sum(exp(x - max))`.
-/// Opsets below 13 coerce the input to 2-D at `axis` (default 1), which equals this only when
-/// `axis` is the last axis: `support::check_model` rejects the other cases, as this kernel
-/// cannot see the opset.
+/// Below opset 13 (the session marks such nodes with [`LEGACY_SOFTMAX`]) the input is coerced to
+/// 2-D at `axis` (default 1), normalized over the second dimension and reshaped back.
 pub(crate) fn softmax(node: &Node, x: &Tensor) -> R<Tensor> {
+    if node.attr_int(LEGACY_SOFTMAX, 0) == 1 {
+        let r = x.rank() as i64;
+        let axis = node.attr_int("axis", 1);
+        let axis = if axis < 0 { axis + r } else { axis };
+        if axis < 0 || axis > r {
+            return Err(format!("Softmax axis {axis} is out of range for rank {r}"));
+        }
+        let dims = x.dims().to_vec();
+        let (outer, inner) = dims.split_at(axis as usize);
+        let flat = x
+            .reshape((
+                outer.iter().product::<usize>(),
+                inner.iter().product::<usize>(),
+            ))
+            .map_err(e)?;
+        return softmax_axis(&flat, 1).and_then(|y| y.reshape(dims).map_err(e));
+    }
     let axis = resolve_axis(node.attr_int("axis", -1), x.rank(), "Softmax axis")?;
+    softmax_axis(x, axis)
+}
+
+fn softmax_axis(x: &Tensor, axis: usize) -> R<Tensor> {
     let m = x.max_keepdim(axis).map_err(e)?;
     let ex = x.broadcast_sub(&m).and_then(|t| t.exp()).map_err(e)?;
     let s = ex.sum_keepdim(axis).map_err(e)?;
@@ -198,6 +221,19 @@ mod tests {
         let ty = NodeTypes::default();
         let err = run(&sm, &[Some(&x)], &ty).unwrap_err();
         assert!(err.contains("Softmax axis 2 is out of range"), "{err}");
+        // Before opset 13: coerced to 2-D at axis 1, so a [1, 2, 2] input is one row of 4.
+        let x3 = Tensor::from_vec(
+            vec![0f32, 1.0, 2.0, 3.0],
+            (1, 2, 2),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let legacy = op("Softmax").with_attr(LEGACY_SOFTMAX, Attribute::Int(1));
+        let y = run1(&legacy, &x3);
+        let z: f32 = (0..4).map(|i| (i as f32).exp()).sum();
+        for (i, v) in y.iter().enumerate() {
+            assert!((v - (i as f32).exp() / z).abs() < 1e-6, "{y:?}");
+        }
     }
 
     #[test]

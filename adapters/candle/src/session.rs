@@ -54,6 +54,20 @@ impl CandleSession {
             .check_inputs_defined()
             .map_err(|e| e.to_string())?;
         crate::support::check_model(&model).map_err(|r| format!("{r}, by the candle backend"))?;
+        if model.opset().is_some_and(|v| v < 13) {
+            // Softmax changed meaning at opset 13; the kernel needs to know which one it runs.
+            for n in model
+                .graph
+                .nodes
+                .iter_mut()
+                .filter(|n| n.op_type == "Softmax")
+            {
+                n.attributes.push((
+                    crate::ops_activation::LEGACY_SOFTMAX.into(),
+                    qbench_onnx::Attribute::Int(1),
+                ));
+            }
+        }
         let requested = ggml::requested(&model)?;
         for (name, _) in &requested {
             if !model.graph.nodes.iter().any(|n| &n.name == name) {

@@ -37,21 +37,6 @@ pub fn check_model(model: &Model) -> Result<(), String> {
     Ok(())
 }
 
-/// The rank of a value when the model states it: an initializer's dims, or the shape of a
-/// graph input, output or `value_info` entry (an empty shape counts as unknown).
-fn static_rank(model: &Model, name: &str) -> Option<usize> {
-    let g = &model.graph;
-    if let Some(t) = g.initializer(name) {
-        return Some(t.dims.len());
-    }
-    g.inputs
-        .iter()
-        .chain(&g.outputs)
-        .chain(&g.value_info)
-        .find(|v| v.name == name && !v.shape.is_empty())
-        .map(|v| v.shape.len())
-}
-
 /// A constant weight's kernel rank must be 2-D.
 fn check_weight(model: &Model, node: &Node, input: usize) -> R<()> {
     let Some(w) = node
@@ -71,31 +56,7 @@ fn check_weight(model: &Model, node: &Node, input: usize) -> R<()> {
     Ok(())
 }
 
-/// Softmax before opset 13 flattens the input to 2-D at `axis` (default 1) and normalizes over
-/// everything after it; the kernel implements opset 13 (one axis), which is the same only when
-/// `axis` is the last axis.
-fn check_legacy_softmax(model: &Model, opset: i64, node: &Node) -> R<()> {
-    let axis = node.attr_int("axis", 1);
-    let rank = node
-        .inputs
-        .first()
-        .and_then(|x| static_rank(model, x))
-        .or_else(|| node.outputs.first().and_then(|y| static_rank(model, y)));
-    let last = match rank {
-        Some(r) => axis == -1 || axis == r as i64 - 1,
-        None => axis == -1,
-    };
-    if last {
-        return Ok(());
-    }
-    let rank = rank.map_or("of unknown rank".to_string(), |r| format!("of rank {r}"));
-    Err(format!(
-        "Softmax with axis {axis} at opset {opset} on an input {rank} (before opset 13 Softmax \
-         normalizes over all axes from axis on; only the last axis is supported)"
-    ))
-}
-
-fn check_node(model: &Model, opset: Option<i64>, node: &Node) -> R<()> {
+fn check_node(model: &Model, _opset: Option<i64>, node: &Node) -> R<()> {
     match node.op_type.as_str() {
         "Conv" | "ConvInteger" => {
             ops_conv::check(node)?;
@@ -114,10 +75,8 @@ fn check_node(model: &Model, opset: Option<i64>, node: &Node) -> R<()> {
         "Resize" | "Upsample" => ops_resize::check(node),
         "Pad" => ops_pad::check(node),
         "Dropout" => ops_activation::check_dropout(node),
-        "Softmax" => match opset {
-            Some(v) if v < 13 => check_legacy_softmax(model, v, node),
-            _ => Ok(()),
-        },
+        // Below opset 13 the session marks Softmax for the kernel's 2-D coercion.
+        "Softmax" => Ok(()),
         "Cast" => types::cast_target(node)
             .map(|_| ())
             .map_err(|_| match node.attr("to") {
@@ -136,7 +95,7 @@ fn check_node(model: &Model, opset: Option<i64>, node: &Node) -> R<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qbench_onnx::{DType, Dim, Graph, TensorData, ValueInfo};
+    use qbench_onnx::{Graph, TensorData};
 
     fn model(nodes: Vec<Node>, opset: i64) -> Model {
         Model::new(
@@ -248,12 +207,7 @@ mod tests {
             check_model(&m).unwrap_err(),
             "unsupported: Conv with 1-D kernel (node \"c1\")"
         );
-        // Softmax at opset 11: fine on the last axis of a known rank, rejected otherwise.
-        let value = |name: &str, rank: usize| ValueInfo {
-            name: name.into(),
-            dtype: DType::F32,
-            shape: vec![Dim::Fixed(2); rank],
-        };
+        // Softmax at any opset and axis: the kernel implements both semantics.
         let sm = |axis: Option<i64>| {
             let n = Node::new("sm", "Softmax", &["x"], &["y"]);
             match axis {
@@ -261,26 +215,10 @@ mod tests {
                 None => n,
             }
         };
-        let with_rank = |node: Node, rank: Option<usize>, opset: i64| {
-            let mut m = model(vec![node], opset);
-            if let Some(r) = rank {
-                m.graph.outputs.push(value("y", r));
-            }
-            check_model(&m)
-        };
-        assert!(with_rank(sm(None), Some(2), 11).is_ok()); // default axis 1 of rank 2
-        assert!(with_rank(sm(Some(3)), Some(4), 11).is_ok());
-        assert!(with_rank(sm(Some(-1)), None, 11).is_ok());
-        let e = with_rank(sm(None), Some(4), 11).unwrap_err();
-        assert!(
-            e.contains("Softmax with axis 1 at opset 11") && e.contains("rank 4"),
-            "{e}"
-        );
-        let e = with_rank(sm(Some(1)), None, 12).unwrap_err();
-        assert!(
-            e.contains("unknown rank") && e.contains("node \"sm\""),
-            "{e}"
-        );
+        assert!(check_model(&model(vec![sm(None)], 11)).is_ok());
+        assert!(check_model(&model(vec![sm(Some(1))], 12)).is_ok());
+        let with_rank =
+            |node: Node, _rank: Option<usize>, opset: i64| check_model(&model(vec![node], opset));
         // From opset 13 any axis is fine.
         assert!(with_rank(sm(Some(1)), Some(4), 13).is_ok());
     }

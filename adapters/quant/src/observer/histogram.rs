@@ -274,7 +274,8 @@ impl Extent {
         for (i, &v) in rest.iter().enumerate() {
             step(i, v);
         }
-        let fold = |a: &[f32; LANES], init: f32, f: fn(f32, f32) -> f32| a.iter().copied().fold(init, f);
+        let fold =
+            |a: &[f32; LANES], init: f32, f: fn(f32, f32) -> f32| a.iter().copied().fold(init, f);
         Some(Extent {
             min: fold(&lo, f32::INFINITY, f32::min),
             max: fold(&hi, f32::NEG_INFINITY, f32::max),

@@ -55,7 +55,11 @@ pub(crate) fn batch_min_max(name: &str, index: usize, batch: &[f32]) -> Result<O
     // One pass in independent lanes (the compiler vectorizes it); `v - v` is 0 for finite values
     // and NaN for NaN and infinities, so `bad` stays 0 only when every value is finite.
     const LANES: usize = 16;
-    let (mut lo, mut hi, mut bad) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES], [0f32; LANES]);
+    let (mut lo, mut hi, mut bad) = (
+        [f32::INFINITY; LANES],
+        [f32::NEG_INFINITY; LANES],
+        [0f32; LANES],
+    );
     let chunks = batch.chunks_exact(LANES);
     let rest = chunks.remainder();
     for c in chunks {
