@@ -60,6 +60,17 @@ pub fn batches<'a>(
     })
 }
 
+/// The part of a tensor computed from the `real` samples of a batch of `rows` (zero-padded
+/// samples of a fixed-batch model are not calibration data); tensors without the batch as
+/// their leading dimension are kept whole.
+pub fn real_part(v: &[f32], rows: usize, real: usize) -> &[f32] {
+    if real < rows && v.len() % rows == 0 {
+        &v[..v.len() / rows * real]
+    } else {
+        v
+    }
+}
+
 impl CandleCalibration {
     /// Runs the model at exactly `batch` samples per batch (a model with a fixed batch
     /// dimension); padded samples are not shown to the observers.
@@ -135,13 +146,7 @@ impl ActivationSource for CandleCalibration {
             };
             let mut failure = None;
             let mut forward = |name: &str, v: &[f32]| {
-                // Zero-padded samples of a fixed-batch model are not calibration data.
-                let v = if real < rows && v.len() % rows == 0 {
-                    &v[..v.len() / rows * real]
-                } else {
-                    v
-                };
-                sink(name, v).map_err(|e| {
+                sink(name, real_part(v, rows, real)).map_err(|e| {
                     let msg = e.to_string();
                     failure = Some(e);
                     msg

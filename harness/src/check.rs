@@ -28,7 +28,7 @@ use tabled::settings::Style;
 
 use crate::record::{Row, Run, Status};
 
-/// How well two runs of the same cells agree (DESIGN §6: noisy machines).
+/// How well two runs of the same cells agree (on a shared, noisy machine absolute times drift between runs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stability {
     /// Cells measured in both runs.

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// qbench: compare neural-network quantization techniques across frameworks and runtimes.
 #[derive(Debug, Parser)]
-#[command(name = "qbench", version, about, long_about = None)]
+#[command(name = "qbench", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Folder holding the scenario files [default: $QBENCH_SCENARIOS, ./scenarios, or the
     /// source tree's scenarios/]

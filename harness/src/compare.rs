@@ -37,6 +37,8 @@ struct Options {
     backends: Vec<String>,
     settings: Settings,
     out: PathBuf,
+    /// Labels of the evaluated samples (empty without labels).
+    labels: Vec<u32>,
 }
 
 /// Distinct values in the order given.
@@ -83,13 +85,17 @@ fn latency_rule(args: &CompareArgs) -> Result<IterationRule> {
 }
 
 fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
-    let mut scenario = match &args.model {
+    // `from_model` resolves the model's input itself (its synthetic data take that shape).
+    let scenario = match &args.model {
         Some(model) => {
             crate::model_scenario::from_model(model, args.eval_samples, &args.input_shape)?
         }
-        None => Scenario::load(dir, &args.scenario)?,
+        None => {
+            let mut s = Scenario::load(dir, &args.scenario)?;
+            crate::model_io::resolve(&mut s, &args.input_shape)?;
+            s
+        }
     };
-    crate::model_io::resolve(&mut scenario, &args.input_shape)?;
     let known = registry::backend_names();
     for b in &args.backends {
         if !known.contains(&b.as_str()) {
@@ -141,6 +147,13 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     } else {
         eval.len()
     };
+    // Labels of the evaluated samples, for the paired comparison with FP32.
+    let labels = if scenario.has_labels() {
+        qbench_data::labels(&qbench_data::Subset::first(eval.into(), eval_samples)?)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let results = results_dir(dir);
     let out = args
         .out
@@ -155,6 +168,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         bail!("unknown technique '{t}' (known: {})", names.join(", "));
     }
     Ok(Options {
+        labels,
         techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
         backends: args.backends.clone(),
         settings: Settings {
@@ -267,13 +281,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     // FP32 logits written in this run, per (backend, threads), in the order written.
     let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
-    // Labels of the evaluated samples, for the paired comparison with FP32.
-    let labels: Vec<u32> = if opts.scenario.has_labels() {
-        let eval = qbench_data::Subset::first(opts.scenario.eval_data()?.into(), s.eval_samples)?;
-        qbench_data::labels(&eval).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let labels = &opts.labels;
     let round_rule = s.latency_rule.per_round(s.rounds);
     // Every cell: technique x backend x batch x threads, FP32 first.
     let cells = prepared.iter().flat_map(|p| {
@@ -390,7 +398,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             summary(&row)
         ));
         run.rows.push(row);
-        fill_agreement(&mut run.rows, &predictions, &labels);
+        fill_agreement(&mut run.rows, &predictions, labels);
         report::write_report(&report::Json, &run, &opts.out, stem)?;
         bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
             1
@@ -399,7 +407,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         });
     }
     further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
-    fill_agreement(&mut run.rows, &predictions, &labels);
+    fill_agreement(&mut run.rows, &predictions, labels);
     bar.finish_and_clear();
     let mut stdout = std::io::stdout();
     match args.format {

@@ -191,8 +191,7 @@ pub fn init(scenarios: &Path, args: &InitArgs) -> Result<PathBuf> {
     }
     let model = std::path::absolute(&args.model)
         .with_context(|| format!("cannot resolve {}", args.model.display()))?;
-    let mut probe = from_model(&model, None, &args.input_shape)?;
-    model_io::resolve(&mut probe, &args.input_shape)?;
+    let probe = from_model(&model, None, &args.input_shape)?;
     let shape = probe.model.shape.clone().unwrap_or_default();
     let data = match &args.data {
         Some(d) => {

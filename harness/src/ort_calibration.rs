@@ -15,7 +15,7 @@ use qbench_ort::TapSession;
 use qbench_quant::recipe::ActivationSource;
 use qbench_quant::QuantError;
 
-use crate::calibration::{batches, CandleCalibration, CALIBRATION_BATCH};
+use crate::calibration::{batches, real_part, CandleCalibration, CALIBRATION_BATCH};
 use crate::scenario::Scenario;
 
 /// Threads of the calibration session (the machine's cores, as ONNX Runtime's tool uses).
@@ -124,17 +124,10 @@ impl ActivationSource for OrtCalibration {
                 QuantError::InvalidArgument(format!("reading the calibration split: {e:#}"))
             })?;
             let (rows, real) = (dims[0], dims[0].min(len - start));
-            let cut = |v: &[f32]| -> usize {
-                if real < rows && v.len() % rows == 0 {
-                    v.len() / rows * real
-                } else {
-                    v.len()
-                }
-            };
             let mut failure = None;
-            sink(&self.input.name, &x[..cut(&x)])?;
+            sink(&self.input.name, real_part(&x, rows, real))?;
             let mut forward = |name: &str, v: &[f32]| {
-                sink(name, &v[..cut(v)]).map_err(|e| {
+                sink(name, real_part(v, rows, real)).map_err(|e| {
                     let msg = e.to_string();
                     failure = Some(e);
                     msg

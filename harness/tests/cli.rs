@@ -173,3 +173,22 @@ fn bad_sweeps_and_loadgen_rules_are_clear_errors() {
         assert!(!text(&o).contains("panicked"));
     }
 }
+
+#[test]
+fn help_fits_a_normal_terminal() {
+    for cmd in [
+        &["--help"][..],
+        &["compare", "--help"],
+        &["init", "--help"],
+        &["check", "--help"],
+        &["publish", "--help"],
+        &["calibration-profile", "--help"],
+        &["train", "--help"],
+    ] {
+        let o = qbench(cmd);
+        assert!(o.status.success(), "{cmd:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        let long: Vec<&str> = out.lines().filter(|l| l.chars().count() > 120).collect();
+        assert!(long.is_empty(), "{cmd:?} has lines over 120 columns: {long:?}");
+    }
+}

@@ -3,7 +3,7 @@
 //! reads them all after each batch. Unlike `calibrate.py` (`ORT_DISABLE_ALL`), the session is
 //! optimized: ONNX Runtime never fuses away a node whose output is a graph output, so every
 //! exposed tensor is still computed, by kernels (NCHWc convolutions) that ran the `resnet`
-//! calibration pass 1.5-2x faster; values differ from the unoptimized run by float rounding.
+//! calibration pass 1.4-2x faster; values differ from the unoptimized run by float rounding.
 
 use std::path::Path;
 

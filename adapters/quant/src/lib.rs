@@ -1,7 +1,7 @@
 //! qbench's own quantizer: the numeric core.
 //!
 //! It reproduces, one framework at a time, the exact math each toolchain uses, so that a result
-//! row can say which rule produced its numbers (DESIGN.md §5):
+//! row can say which rule produced its numbers (each module cites its framework's source):
 //!
 //! * [`mod@quantize`]: `q = clamp(round_half_even(x / s) + z, qmin, qmax)`, `x' = (q - z)·s`
 //!   (ONNX semantics), with explicit [`Rounding`] for frameworks that round ties away from zero;

@@ -24,7 +24,7 @@ pub fn check_bits(what: &str, bits: u32) -> Result<()> {
 /// An integer storage type: bit width (2..=16) and signedness.
 ///
 /// Sub-8-bit types are stored in int8/uint8 containers at run time with the integer range
-/// restricted (see DESIGN.md section 5).
+/// restricted (the Q/DQ operators only know 8- and 16-bit types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QType {
     bits: u32,

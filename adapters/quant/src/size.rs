@@ -1,4 +1,4 @@
-//! Packed sizes: what a tensor would occupy at its true bit width (DESIGN.md §5 asks to report
+//! Packed sizes: what a tensor would occupy at its true bit width (tables report
 //! both the artifact size and the packed size `bits x elements`).
 
 use crate::error::{QuantError, Result};

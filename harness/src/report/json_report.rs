@@ -1,4 +1,4 @@
-//! JSON: the full run document (the schema of DESIGN.md section 3).
+//! JSON: the full run document (`record::Run`, the schema reports and gates rely on).
 
 use std::io::Write;
 

@@ -1,7 +1,9 @@
 //! Which framework's rule turns a calibrated range into a scale and a zero point.
 //!
 //! The same name ("int8 symmetric") means different numbers in different frameworks
-//! (DESIGN.md §5); a result row records the [`Convention`] that produced its parameters.
+//! (ONNX Runtime's symmetric int8 scale is absmax / 127 over [-127, 127]; PyTorch's is
+//! absmax / 127.5 over [-128, 127]; `reduce_range` narrows ORT's weights but PyTorch's
+//! activations); a result row records the [`Convention`] that produced its parameters.
 
 pub mod onnxruntime;
 pub mod pytorch;

@@ -14,7 +14,7 @@
 //!   `SymmetricBiasQuantize` for how values are rounded (`TfLiteRound` = ties away from zero,
 //!   multiplication by the reciprocal scale).
 //!
-//! Conventions (DESIGN.md §5): weights int8 symmetric narrow `[-127, 127]`, z = 0, per channel for
+//! Conventions (TFLite's 8-bit quantization specification): weights int8 symmetric narrow `[-127, 127]`, z = 0, per channel for
 //! convolutions and per tensor for fully connected layers; activations int8 asymmetric
 //! `[-128, 127]`; 16x8 mode: int16 symmetric activations; bias int32 with `s_in * s_w`.
 

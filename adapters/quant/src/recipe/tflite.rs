@@ -1,5 +1,5 @@
 //! TensorFlow Lite converter recipes (`tf.lite.TFLiteConverter` with `Optimize.DEFAULT`), with
-//! TFLite's parameter rules (DESIGN.md §5, [`crate::convention::tflite`]):
+//! TFLite's parameter rules ([`crate::convention::tflite`]):
 //!
 //! * `tflite-dynamic-range`: int8 weights of tensors with at least 1,024 elements (per channel
 //!   for convolutions, per tensor for fully connected layers), activations quantized at run time.
