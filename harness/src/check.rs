@@ -327,6 +327,16 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         .clone()
         .unwrap_or_else(|| default_run_path(&args.baseline, baseline.settings.quick));
     let run = load_run(&run_path)?;
+    if !args.allow_unoptimized {
+        for (r, p) in [
+            (&baseline, args.baseline.as_path()),
+            (&run, run_path.as_path()),
+        ] {
+            if let Some(why) = crate::measure::build_info::unoptimized(r, p) {
+                bail!("{why}");
+            }
+        }
+    }
     let mut t = crate::scenario::Scenario::load(dir, &baseline.scenario)
         .ok()
         .and_then(|s| s.check)

@@ -127,6 +127,9 @@ pub struct PublishArgs {
     /// Folder for README.md and the charts [default: results/<scenario>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Publish results from an unoptimized build (refused otherwise: its latencies are distorted).
+    #[arg(long)]
+    pub allow_unoptimized: bool,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,9 @@ pub struct CheckArgs {
     /// [default: scenario, else 50].
     #[arg(long)]
     pub max_latency_ratio_growth: Option<f64>,
+    /// Gate files from an unoptimized build (refused otherwise: their latencies are distorted).
+    #[arg(long)]
+    pub allow_unoptimized: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use qbench_core::Support;
 use crate::cell::{CellOutcome, CellPart};
 use crate::cli::{CompareArgs, OutputFormat};
 use crate::measure::accuracy::{agreement, paired};
+use crate::measure::build_info::Build;
 use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
 use crate::measure::stats::LatencyStats;
@@ -227,6 +228,9 @@ fn cell_id(technique: &str, r: &Row) -> CellId {
 /// Runs `qbench compare`: every selected cell (technique x backend x batch x threads) in its own
 /// process, then the further latency rounds, then the reports.
 pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
+    if let Some(w) = crate::measure::build_info::warning() {
+        eprintln!("{w}");
+    }
     let opts = options(dir, args)?;
     let s = &opts.settings;
     let runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
@@ -240,6 +244,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         command: command_line(),
         machine: Machine::detect(),
+        build: Some(Build::current()),
         backends: BTreeMap::new(),
         settings: s.clone(),
         rows: Vec::new(),

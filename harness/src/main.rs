@@ -54,11 +54,13 @@ fn main() -> ExitCode {
                 .out
                 .clone()
                 .unwrap_or_else(|| qbench::compare::results_dir(&dir).join(&a.scenario));
-            qbench::publish::run(&a.scenario, a.from.as_deref(), &out).map(|written| {
-                for p in written {
-                    println!("wrote {}", p.display());
-                }
-            })
+            qbench::publish::run(&a.scenario, a.from.as_deref(), &out, a.allow_unoptimized).map(
+                |written| {
+                    for p in written {
+                        println!("wrote {}", p.display());
+                    }
+                },
+            )
         }
     };
     match result {

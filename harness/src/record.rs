@@ -206,6 +206,9 @@ pub struct Run {
     pub started_at: String,
     pub command: String,
     pub machine: Machine,
+    /// How the qbench binary was compiled (absent in files written before it was recorded).
+    #[serde(default)]
+    pub build: Option<crate::measure::build_info::Build>,
     /// Backend name -> runtime version (or why it is unavailable).
     pub backends: std::collections::BTreeMap<String, String>,
     pub settings: Settings,

@@ -189,6 +189,9 @@ fn help_fits_a_normal_terminal() {
         assert!(o.status.success(), "{cmd:?}");
         let out = String::from_utf8_lossy(&o.stdout);
         let long: Vec<&str> = out.lines().filter(|l| l.chars().count() > 120).collect();
-        assert!(long.is_empty(), "{cmd:?} has lines over 120 columns: {long:?}");
+        assert!(
+            long.is_empty(),
+            "{cmd:?} has lines over 120 columns: {long:?}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Measurement: timing rules, statistics, accuracy and the machine description.
 
 pub mod accuracy;
+pub mod build_info;
 pub mod fidelity;
 pub mod latency;
 pub mod machine;

@@ -354,11 +354,21 @@ pub fn charts(full: &Run) -> Vec<(&'static str, String)> {
 
 /// The `publish` command: reads `from` (default `<out>/compare.json`), writes the page and charts
 /// into `out` (default `results/<scenario>`), each atomically.
-pub fn run(scenario: &str, from: Option<&Path>, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn run(
+    scenario: &str,
+    from: Option<&Path>,
+    out: &Path,
+    allow_unoptimized: bool,
+) -> Result<Vec<PathBuf>> {
     let source = from
         .map(Path::to_path_buf)
         .unwrap_or_else(|| out.join("compare.json"));
     let run = load_run(&source)?;
+    if let Some(why) = crate::measure::build_info::unoptimized(&run, &source) {
+        if !allow_unoptimized {
+            bail!("{why}");
+        }
+    }
     if run.scenario != scenario {
         bail!(
             "{} holds scenario {:?}, not {scenario:?}",
@@ -408,7 +418,7 @@ mod tests {
     #[test]
     fn wrong_scenario_or_missing_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(run("resnet", None, dir.path()).is_err());
+        assert!(run("resnet", None, dir.path(), false).is_err());
         let p = dir.path().join("compare.json");
         let mut buf = Vec::new();
         crate::report::Reporter::render(
@@ -418,8 +428,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(&p, &buf).unwrap();
-        assert!(run("other", None, dir.path()).is_err());
-        let written = run("resnet", None, dir.path()).unwrap();
+        assert!(run("other", None, dir.path(), false).is_err());
+        let written = run("resnet", None, dir.path(), false).unwrap();
         assert_eq!(written.len(), 4);
         assert!(dir.path().join("README.md").exists());
     }

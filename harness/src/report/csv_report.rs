@@ -16,6 +16,7 @@ struct Line<'a> {
     scenario: &'a str,
     git_commit: &'a str,
     cpu: &'a str,
+    build: String,
     quick: bool,
     technique: &'a str,
     framework: &'a str,
@@ -76,6 +77,7 @@ impl Reporter for Csv {
                 scenario: &run.scenario,
                 git_commit: run.git_commit.as_deref().unwrap_or(""),
                 cpu: &run.machine.cpu,
+                build: run.build.as_ref().map(|b| b.describe()).unwrap_or_default(),
                 quick: run.settings.quick,
                 technique: &r.technique,
                 framework: &r.framework,
@@ -144,7 +146,7 @@ mod tests {
         let s = String::from_utf8(buf).unwrap();
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("scenario,git_commit,cpu,quick,technique"));
+        assert!(lines[0].starts_with("scenario,git_commit,cpu,build,quick,technique"));
         assert!(lines[1].contains(",ort,1.31.1,fp32,2,1,64,ok,,310000,,12.5,"));
         assert!(lines[0].contains(",size_bytes,packed_bytes,load_ms,"));
         assert!(lines[0].contains(",accuracy_delta_vs_fp32,"));

@@ -60,6 +60,14 @@ pub fn environment(run: &Run, out: &mut dyn Write) -> Result<()> {
         run.git_commit.as_deref().unwrap_or("unknown")
     )?;
     writeln!(out, "- started: {}", run.started_at)?;
+    if let Some(b) = &run.build {
+        let note = if b.optimized() {
+            ""
+        } else {
+            " — NOT optimized: latencies distorted"
+        };
+        writeln!(out, "- build: {}{note}", b.describe())?;
+    }
     writeln!(
         out,
         "- CPU: {} ({} cores; ISA: {})",

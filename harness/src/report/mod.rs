@@ -68,6 +68,16 @@ pub fn metric_line(run: &Run) -> Option<String> {
     ))
 }
 
+/// Said under every terminal table from an unoptimized build: its latencies are distorted.
+pub fn build_line(run: &Run) -> Option<String> {
+    let b = run.build.as_ref().filter(|b| !b.optimized())?;
+    Some(format!(
+        "Build: {} is NOT optimized: tract and candle latencies are many times too slow \
+         (ONNX Runtime's are not), so backends cannot be compared; not for publication.",
+        b.describe()
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod fixture {
     use crate::measure::latency::IterationRule;
@@ -119,6 +129,11 @@ pub(crate) mod fixture {
                 governor: None,
                 memory_bytes: None,
             },
+            build: Some(crate::measure::build_info::Build {
+                profile: "release".into(),
+                opt_level: "3".into(),
+                debug_assertions: false,
+            }),
             backends: [("ort".to_string(), "1.31.1".to_string())]
                 .into_iter()
                 .collect(),

@@ -39,6 +39,9 @@ impl Reporter for Terminal {
         if let Some(line) = super::metric_line(run) {
             writeln!(out, "{line}")?;
         }
+        if let Some(line) = super::build_line(run) {
+            writeln!(out, "{line}")?;
+        }
         Ok(())
     }
 }

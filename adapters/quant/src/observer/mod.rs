@@ -48,6 +48,7 @@ pub trait Observer {
 
 /// Finite check of batch number `index` (0-based) for observer `name`; returns the batch's
 /// min and max, or `None` for an empty batch.
+#[allow(clippy::eq_op)] // `v - v` is the finiteness test, on purpose (see below)
 pub(crate) fn batch_min_max(name: &str, index: usize, batch: &[f32]) -> Result<Option<(f32, f32)>> {
     if batch.is_empty() {
         return Ok(None);
