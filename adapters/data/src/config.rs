@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DataError, Dataset, Distribution, IdxSource, ImageFolder, NpySource, Preprocess, Split,
-    SplitConfig, Subset, Synthetic,
+    DataError, Dataset, Distribution, IdxSource, ImageCrops, ImageFolder, NpySource, Preprocess,
+    RandomResizedCrop, Split, SplitConfig, Subset, Synthetic, DEFAULT_CROP_RATIO,
+    DEFAULT_CROP_SCALE,
 };
 
 /// The distribution name of a synthetic source.
@@ -29,6 +30,20 @@ pub enum SourceConfig {
         /// One folder name per line, in the model's class order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         classes_file: Option<PathBuf>,
+    },
+    /// `count` seeded random-resized crops (torchvision's `RandomResizedCrop`) of PNG/JPEG
+    /// files, file `i % files` for sample `i`, at the `crop` size; no labels.
+    ImageCrops {
+        files: Vec<PathBuf>,
+        count: usize,
+        #[serde(default)]
+        seed: u64,
+        /// Area fraction range of a crop (default [0.08, 1.0]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scale: Option<[f64; 2]>,
+        /// Aspect ratio (width / height) range of a crop (default [3/4, 4/3]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ratio: Option<[f64; 2]>,
     },
     /// A `.npy` array (samples first); labels from a `.npy` or a text file.
     Npy {
@@ -73,6 +88,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::ImageFolder { .. } => "image-folder",
+            SourceConfig::ImageCrops { .. } => "image-crops",
             SourceConfig::Npy { .. } => "npy",
             SourceConfig::Npz { .. } => "npz",
             SourceConfig::Idx { .. } => "idx",
@@ -135,6 +151,20 @@ pub fn open(
         SourceConfig::ImageFolder { path, classes_file } => {
             let classes = classes_file.as_deref().map(at);
             Box::new(ImageFolder::open(&at(path), classes.as_deref(), pre)?)
+        }
+        SourceConfig::ImageCrops {
+            files,
+            count,
+            seed,
+            scale,
+            ratio,
+        } => {
+            let sampler = RandomResizedCrop::new(
+                scale.unwrap_or(DEFAULT_CROP_SCALE),
+                ratio.unwrap_or(DEFAULT_CROP_RATIO),
+            )?;
+            let files: Vec<PathBuf> = files.iter().map(|f| at(f)).collect();
+            Box::new(ImageCrops::open(&files, *count, *seed, sampler, pre)?)
         }
         SourceConfig::Npy { path, labels } => {
             let labels = labels.as_deref().map(at);
@@ -269,6 +299,107 @@ seed = 7
             (b[0] + 0.485 / 0.229).abs() < 1e-5
                 && (b[224 * 224 * 3 - 1] + 0.406 / 0.225).abs() < 1e-5
         );
+    }
+
+    const CROPS: &str = r#"
+[source]
+kind = "image-crops"
+files = ["skimage/data/astronaut.png", "skimage/data/coffee.png"]
+count = 512
+seed = 1
+scale = [0.25, 1.0]
+ratio = [0.75, 1.3333333]
+[preprocess]
+crop = 224
+mean = [0.485, 0.456, 0.406]
+std = [0.229, 0.224, 0.225]
+scale = 255.0
+"#;
+
+    #[test]
+    fn parses_and_opens_image_crops() {
+        let s: Scenario = toml::from_str(CROPS).unwrap();
+        assert_eq!(
+            s.source,
+            SourceConfig::ImageCrops {
+                files: vec![
+                    "skimage/data/astronaut.png".into(),
+                    "skimage/data/coffee.png".into()
+                ],
+                count: 512,
+                seed: 1,
+                scale: Some([0.25, 1.0]),
+                ratio: Some([0.75, 1.3333333]),
+            }
+        );
+        assert_eq!(s.source.kind(), "image-crops");
+        let text = toml::to_string(&s.source).unwrap();
+        assert_eq!(toml::from_str::<SourceConfig>(&text).unwrap(), s.source);
+
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("skimage/data");
+        std::fs::create_dir_all(&data).unwrap();
+        image::RgbaImage::from_pixel(300, 200, image::Rgba([255, 255, 255, 255]))
+            .save(data.join("astronaut.png"))
+            .unwrap();
+        image::GrayImage::new(160, 240)
+            .save(data.join("coffee.png"))
+            .unwrap();
+        let ds = open_str(CROPS, dir.path()).unwrap();
+        assert_eq!(
+            (ds.len(), ds.sample_shape(), labels(&*ds)),
+            (512, &[3usize, 224, 224][..], None)
+        );
+        // Sample 510 crops the white photo (alpha dropped), 511 the black one.
+        let b = read_batch(&*ds, 510, 2).unwrap();
+        let px = 224 * 224;
+        let white = (1.0 - 0.485) / 0.229;
+        let black = -0.406 / 0.225;
+        assert!((b[0] - white).abs() < 1e-5, "{}", b[0]);
+        assert!(
+            (b[2 * 3 * px - 1] - black).abs() < 1e-5,
+            "{}",
+            b[2 * 3 * px - 1]
+        );
+        assert_eq!(
+            b,
+            read_batch(&*open_str(CROPS, dir.path()).unwrap(), 510, 2).unwrap()
+        );
+
+        // Optional keys: seed 0, torchvision's scale and ratio; a split applies as usual.
+        let minimal = "[source]\nkind = \"image-crops\"\nfiles = [\"skimage/data/coffee.png\"]\n\
+                       count = 3\n[preprocess]\ncrop = [4, 6]\nlayout = \"nhwc\"\n[split]\nfirst = 2\n";
+        let ds = open_str(minimal, dir.path()).unwrap();
+        assert_eq!((ds.len(), ds.sample_shape()), (2, &[4usize, 6, 3][..]));
+        assert!(ds.describe().contains("seed 0"), "{}", ds.describe());
+
+        let err = |t: String| open_str(&t, dir.path()).err().unwrap().to_string();
+        let e = err(CROPS.replace("scale = [0.25, 1.0]", "scale = [1.0, 0.25]"));
+        assert!(e.contains("image-crops: scale"), "{e}");
+        let e = err(CROPS.replace("scale = [0.25, 1.0]", "scale = [0.5, 2.0]"));
+        assert!(e.contains("image-crops: scale"), "{e}");
+        let e = err(CROPS.replace("ratio = [0.75, 1.3333333]", "ratio = [0, 1]"));
+        assert!(e.contains("image-crops: ratio"), "{e}");
+        let e = err(CROPS.replace("crop = 224\n", ""));
+        assert!(e.contains("crop") && e.contains("required"), "{e}");
+        let e = err(CROPS.replace("crop = 224", "crop = 224\nresize = 256"));
+        assert!(e.contains("resize does not apply to image crops"), "{e}");
+        let e = err(CROPS.replace("count = 512", "count = 0"));
+        assert!(e.contains("count must be > 0"), "{e}");
+        let e = err(CROPS.replace("coffee.png", "tea.png"));
+        assert!(e.contains("skimage/data/tea.png"), "{e}");
+        let e = err(CROPS.replace(
+            "files = [\"skimage/data/astronaut.png\", \"skimage/data/coffee.png\"]",
+            "files = []",
+        ));
+        assert!(e.contains("files is empty"), "{e}");
+        for bad in [
+            CROPS.replace("seed = 1", "path = \"x\""),
+            CROPS.replace("scale = [0.25, 1.0]", "scale = [0.25, 0.5, 1.0]"),
+            CROPS.replace("count = 512\n", ""),
+        ] {
+            assert!(toml::from_str::<Scenario>(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

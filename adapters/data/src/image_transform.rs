@@ -1,13 +1,19 @@
 //! Decoding and geometric preprocessing of one image: RGB conversion, resize of the shorter
 //! side (bilinear/triangle, aspect kept, as torchvision's `Resize(int)`), center crop (offsets
-//! rounded as torchvision's `CenterCrop`), then packing into the requested channels and layout.
+//! rounded as torchvision's `CenterCrop`), then packing into the requested channels and layout
+//! (`ImagePacking`).
 
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageReader, RgbImage};
 
-use crate::{ColorOrder, Crop, DataError, Layout, Preprocess};
+use crate::image_packing::ImagePacking;
+use crate::{Crop, DataError, Preprocess};
+
+/// The resampling filter of every image resize: bilinear (triangle) weights, widened when
+/// shrinking as PIL's and torchvision's antialiased bilinear resize.
+pub(crate) const RESIZE_FILTER: FilterType = FilterType::Triangle;
 
 /// Decodes a PNG or JPEG file (the format is taken from the content).
 pub fn decode_image(path: &Path) -> Result<DynamicImage, DataError> {
@@ -55,21 +61,14 @@ pub struct ImageTransform {
     crop: Option<Crop>,
     /// Output height and width.
     size: (u32, u32),
-    channels: usize,
-    bgr: bool,
-    layout: Layout,
+    packing: ImagePacking,
 }
 
 impl ImageTransform {
     /// Validates the image keys; `native` is the (width, height) of a reference image, used for
     /// the output size when there is no crop.
     pub fn new(pre: &Preprocess, native: (u32, u32), reference: &Path) -> Result<Self, DataError> {
-        let channels = pre.channels.unwrap_or(3);
-        if channels != 1 && channels != 3 {
-            return Err(DataError::Config(format!(
-                "channels must be 1 or 3, got {channels}"
-            )));
-        }
+        let packing = ImagePacking::new(pre)?;
         if pre.resize == Some(0) {
             return Err(DataError::Config("resize must be > 0".into()));
         }
@@ -98,19 +97,13 @@ impl ImageTransform {
             resize: pre.resize,
             crop: pre.crop,
             size,
-            channels,
-            bgr: pre.color == Some(ColorOrder::Bgr),
-            layout: pre.layout,
+            packing,
         })
     }
 
     /// Shape of one output sample: [C, H, W] or [H, W, C].
     pub fn shape(&self) -> Vec<usize> {
-        let (h, w, c) = (self.size.0 as usize, self.size.1 as usize, self.channels);
-        match self.layout {
-            Layout::Nchw => vec![c, h, w],
-            Layout::Nhwc => vec![h, w, c],
-        }
+        self.packing.shape(self.size.0, self.size.1)
     }
 
     /// Resizes, crops and packs `img` (read from `path`) into `out` as raw 0..255 values.
@@ -122,7 +115,7 @@ impl ImageTransform {
                 DataError::invalid(path, format!("cannot resize a {w0}x{h0} image to {side}"))
             })?;
             if (w, h) != (w0, h0) {
-                rgb = imageops::resize(&rgb, w, h, FilterType::Triangle);
+                rgb = imageops::resize(&rgb, w, h, RESIZE_FILTER);
             }
         }
         let (w, h) = rgb.dimensions();
@@ -147,28 +140,8 @@ impl ImageTransform {
             }
             None => (0, 0),
         };
-        let (oh, ow) = (oh as usize, ow as usize);
-        let plane = oh * ow;
-        for y in 0..oh {
-            for x in 0..ow {
-                let [r, g, b] = rgb.get_pixel(left + x as u32, top + y as u32).0;
-                let at = y * ow + x;
-                if self.channels == 1 {
-                    // ITU-R 601 luma, computed as PIL's convert("L").
-                    let l = (r as u32 * 19595 + g as u32 * 38470 + b as u32 * 7471 + 0x8000) >> 16;
-                    out[at] = l as f32;
-                    continue;
-                }
-                let px = if self.bgr { [b, g, r] } else { [r, g, b] };
-                for (c, v) in px.iter().enumerate() {
-                    let i = match self.layout {
-                        Layout::Nchw => c * plane + at,
-                        Layout::Nhwc => at * 3 + c,
-                    };
-                    out[i] = *v as f32;
-                }
-            }
-        }
+        self.packing
+            .pack(&*imageops::crop_imm(&rgb, left, top, ow, oh), out);
         Ok(())
     }
 }
@@ -176,6 +149,7 @@ impl ImageTransform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ColorOrder, Layout};
     use image::{GrayImage, Rgb};
 
     fn pre() -> Preprocess {

@@ -26,7 +26,8 @@ pub enum ColorOrder {
     Bgr,
 }
 
-/// A center-crop size: `crop = 224` (square) or `crop = [h, w]`.
+/// A crop size, `crop = 224` (square) or `crop = [h, w]`: the center crop of image folders,
+/// the output size of image crops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Crop {
     pub h: u32,
@@ -42,18 +43,20 @@ pub struct PerChannel(pub Vec<f32>);
 #[serde(default, deny_unknown_fields)]
 pub struct Preprocess {
     /// Image folders: resize so the shorter side has this many pixels (bilinear, aspect kept).
+    /// Not for image crops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resize: Option<u32>,
-    /// Image folders: center crop to this size after the resize.
+    /// Image folders: center crop to this size after the resize. Image crops: the output size
+    /// (required).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop: Option<Crop>,
-    /// Image folders: channel order (default rgb).
+    /// Images: channel order (default rgb).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<ColorOrder>,
-    /// Image folders: 3 (colour, default) or 1 (luma).
+    /// Images: 3 (colour, default) or 1 (luma).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<usize>,
-    /// Channel axis of a sample; image folders are produced in this layout.
+    /// Channel axis of a sample; images are produced in this layout.
     pub layout: Layout,
     /// Divisor applied first (default 255 for u8 data, 1 otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,7 +86,8 @@ impl Preprocess {
             return Ok(());
         }
         Err(DataError::Config(format!(
-            "preprocess key(s) {} apply only to image-folder sources, not to {kind}",
+            "preprocess key(s) {} apply only to image sources (image-folder, image-crops), \
+             not to {kind}",
             set.join(", ")
         )))
     }
