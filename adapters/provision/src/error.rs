@@ -30,6 +30,20 @@ pub enum ProvisionError {
         problem: String,
     },
 
+    /// The pin's `wheel` is not a wheel file name, or names another package or version.
+    #[error(
+        "cannot provide {file} from {package}: the pinned wheel {wheel:?} {problem}; fix the `wheel` \
+         of the pin: the exact file name of one of the release's wheels as listed on PyPI, \
+         `<distribution>-<version>[-<build>]-<python tag>-<abi tag>-<platform tag>.whl`"
+    )]
+    BadWheelName {
+        package: String,
+        file: String,
+        wheel: String,
+        /// What is wrong, completing "the pinned wheel … ".
+        problem: String,
+    },
+
     /// The path inside the archive is absolute, climbs out with `..` or is otherwise not a plain
     /// relative path: refused, as it could write outside the cache.
     #[error(
@@ -45,7 +59,7 @@ pub enum ProvisionError {
     /// [`provide_all`](crate::provide_all) was given files of different archives.
     #[error(
         "provide_all takes files of a single archive, but {first} and {other} differ in registry, \
-         package, version or archive_sha256; call it once per archive"
+         package, version, wheel or archive_sha256; call it once per archive"
     )]
     MixedArchives { first: String, other: String },
 
@@ -119,6 +133,34 @@ pub enum ProvisionError {
         package: String,
         file: String,
         detail: String,
+        hint: String,
+    },
+
+    /// The index has no file of the pinned `wheel` name for that version.
+    #[error(
+        "cannot download {package} (for {file}): PyPI has no wheel {wheel} of it ({detail}); check \
+         the `wheel` of the pin (the exact file name of one of the release's wheels as listed on \
+         PyPI), or {hint}"
+    )]
+    PinnedWheelNotOnRegistry {
+        package: String,
+        file: String,
+        wheel: String,
+        detail: String,
+        hint: String,
+    },
+
+    /// pip downloaded another archive than the pinned `wheel`.
+    #[error(
+        "cannot download {package} (for {file}): pip downloaded {found} instead of the pinned wheel \
+         {wheel}; check the `wheel` of the pin (its tags decide which wheel pip picks), or {hint}"
+    )]
+    WrongWheel {
+        package: String,
+        file: String,
+        wheel: String,
+        /// The file name(s) pip left in its download folder.
+        found: String,
         hint: String,
     },
 

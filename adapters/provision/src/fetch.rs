@@ -1,5 +1,5 @@
 //! Getting the pinned archive: from `QBENCH_WHEELHOUSE` if it holds it, else with
-//! `python3 -m pip download`.
+//! `python3 -m pip download`. A pin with a `wheel` file name gets exactly that file.
 
 use std::ffi::OsString;
 use std::fs;
@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::error::ProvisionError;
 use crate::hash::sha256_file;
+use crate::wheel_name::{pinned_wheel, WheelName};
 use crate::{Ctx, PackageFile};
 
 /// Where archives come from (the public functions use [`Sources::from_env`]; tests substitute
@@ -90,10 +91,12 @@ pub(crate) fn archive_kind(file_name: &str, package: &str, version: &str) -> Opt
 
 /// The sentence telling how to supply the archive without downloading it.
 pub(crate) fn wheelhouse_hint(file: &PackageFile, sources: &Sources, note: Option<&str>) -> String {
+    let name = match &file.wheel {
+        Some(wheel) => wheel.clone(),
+        None => format!("{}-{}-*.whl", normalize(&file.package), file.version),
+    };
     let mut hint = format!(
-        "set QBENCH_WHEELHOUSE to a folder holding the pinned archive ({}-{}-*.whl with SHA-256 {})",
-        normalize(&file.package),
-        file.version,
+        "set QBENCH_WHEELHOUSE to a folder holding the pinned archive ({name} with SHA-256 {})",
         file.archive_sha256
     );
     if let (Some(dir), Some(note)) = (&sources.wheelhouse, note) {
@@ -110,9 +113,10 @@ pub(crate) enum Lookup {
     Absent(Option<String>),
 }
 
-/// Looks for the pinned archive in `dir`: among the archives of the package and version, the one
-/// with the pinned SHA-256. If there are such archives but none matches, that is an error (the
-/// wheelhouse is meant to be used instead of the registry).
+/// Looks for the pinned archive in `dir`: the file named as the pinned `wheel` if the pin has one,
+/// else among the archives of the package and version, the one with the pinned SHA-256. If there
+/// are such archives but none matches, that is an error (the wheelhouse is meant to be used
+/// instead of the registry).
 pub(crate) fn from_wheelhouse(
     dir: &Path,
     file: &PackageFile,
@@ -122,13 +126,23 @@ pub(crate) fn from_wheelhouse(
         Ok(entries) => entries,
         Err(e) => return Ok(Lookup::Absent(Some(format!("cannot be read: {e}")))),
     };
-    let mut candidates: Vec<(PathBuf, Kind)> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let kind = archive_kind(p.file_name()?.to_str()?, &file.package, &file.version)?;
-            p.is_file().then_some((p, kind))
-        })
-        .collect();
+    let mut candidates: Vec<(PathBuf, Kind)> = match &file.wheel {
+        Some(wheel) => {
+            let path = dir.join(wheel);
+            if path.is_file() {
+                vec![(path, Kind::Wheel)]
+            } else {
+                return Ok(Lookup::Absent(Some(format!("holds no {wheel}"))));
+            }
+        }
+        None => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter_map(|p| {
+                let kind = archive_kind(p.file_name()?.to_str()?, &file.package, &file.version)?;
+                p.is_file().then_some((p, kind))
+            })
+            .collect(),
+    };
     candidates.sort_by(|a, b| a.0.cmp(&b.0));
     if candidates.is_empty() {
         return Ok(Lookup::Absent(Some(format!(
@@ -213,9 +227,55 @@ fn shorten(line: &str) -> String {
     }
 }
 
-/// Runs `<python> -m pip download --no-deps --only-binary=:all: -d <dir> <package>==<version>`, and,
-/// if no wheel fits this interpreter, again for a CPython 3.12 manylinux2014 wheel (pure-Python
-/// wheels fit both). Returns the downloaded archive and its kind.
+/// The argument lists (after the Python command) of the `pip download` runs to try in turn:
+/// `-m pip download --no-deps --only-binary=:all: … -d <dir> <package>==<version>`, then the same
+/// for a CPython 3.12 manylinux2014 wheel (if no wheel fits this interpreter; pure-Python wheels
+/// fit both). For a pinned wheel, a single run with the options selecting it instead.
+pub(crate) fn pip_runs(
+    file: &PackageFile,
+    wheel: Option<&WheelName>,
+    dir: &Path,
+) -> Vec<Vec<OsString>> {
+    let base = |extra: Vec<String>| {
+        let mut args: Vec<OsString> = [
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "-d",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        args.push(dir.as_os_str().to_os_string());
+        args.push(format!("{}=={}", file.package, file.version).into());
+        args.extend(extra.into_iter().map(OsString::from));
+        args
+    };
+    match wheel {
+        Some(wheel) => vec![base(wheel.pip_options())],
+        None => {
+            let platform = format!("manylinux2014_{}", std::env::consts::ARCH);
+            let fallback = [
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--platform",
+            ];
+            let mut fallback: Vec<String> = fallback.into_iter().map(String::from).collect();
+            fallback.push(platform);
+            vec![base(Vec::new()), base(fallback)]
+        }
+    }
+}
+
+/// Runs `pip download` (see [`pip_runs`]) into `dir`. Returns the downloaded archive and its kind.
 pub(crate) fn pip_download(
     file: &PackageFile,
     dir: &Path,
@@ -233,35 +293,10 @@ pub(crate) fn pip_download(
             hint: hint.to_string(),
         });
     };
-    let platform = format!("manylinux2014_{}", std::env::consts::ARCH);
-    let fallback = [
-        "--python-version",
-        "3.12",
-        "--implementation",
-        "cp",
-        "--platform",
-        platform.as_str(),
-    ];
+    let wheel = pinned_wheel(file, ctx)?;
     let mut last = Failure::Other("(not run)".into());
-    for extra in [&[][..], &fallback[..]] {
-        let out = Command::new(program)
-            .args(leading)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--progress-bar",
-                "off",
-                "-d",
-            ])
-            .arg(dir)
-            .arg(format!("{}=={}", file.package, file.version))
-            .args(extra)
-            .output();
+    for args in pip_runs(file, wheel.as_ref(), dir) {
+        let out = Command::new(program).args(leading).args(args).output();
         let out = match out {
             Ok(out) => out,
             Err(e) => {
@@ -300,11 +335,20 @@ pub(crate) fn pip_download(
             detail,
             hint,
         },
-        Failure::NotFound(detail) => ProvisionError::NotOnRegistry {
-            package,
-            file: file_s,
-            detail,
-            hint,
+        Failure::NotFound(detail) => match &file.wheel {
+            Some(wheel) => ProvisionError::PinnedWheelNotOnRegistry {
+                package,
+                file: file_s,
+                wheel: wheel.clone(),
+                detail,
+                hint,
+            },
+            None => ProvisionError::NotOnRegistry {
+                package,
+                file: file_s,
+                detail,
+                hint,
+            },
         },
         Failure::Other(detail) => ProvisionError::Pip {
             package,
@@ -316,18 +360,41 @@ pub(crate) fn pip_download(
     })
 }
 
-/// The archive pip put into `dir`: the one named after the package, else the only file there.
+/// The archive pip put into `dir`: the pinned wheel if the pin names one (another file is an
+/// error), else the one named after the package, else the only file there.
 fn find_download(
     dir: &Path,
     file: &PackageFile,
     hint: &str,
     ctx: &Ctx,
 ) -> Result<(PathBuf, Kind), ProvisionError> {
-    let files: Vec<PathBuf> = fs::read_dir(dir)
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(ctx.io("list", dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .collect();
+    files.sort();
+    if let (Some(wheel), false) = (&file.wheel, files.is_empty()) {
+        if let Some(found) = files.iter().find(|p| p.file_name() == Some(wheel.as_ref())) {
+            return Ok((found.clone(), Kind::Wheel));
+        }
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        return Err(ProvisionError::WrongWheel {
+            package: ctx.package.clone(),
+            file: ctx.file.clone(),
+            wheel: wheel.clone(),
+            found: names.join(", "),
+            hint: hint.to_string(),
+        });
+    }
     let named = files.iter().find_map(|p| {
         let kind = archive_kind(p.file_name()?.to_str()?, &file.package, &file.version)?;
         Some((p.clone(), kind))

@@ -8,7 +8,8 @@
 //! 1. if the cached file is there and verified (a `<file>.sha256` stamp recording hash, size,
 //!    modification time and inode spares re-hashing; otherwise the file is hashed), return it;
 //! 2. else take the archive from `QBENCH_WHEELHOUSE` (a folder of archives, for offline use and
-//!    tests) or download it with `python3 -m pip download --no-deps --only-binary=:all:`;
+//!    tests) or download it with `python3 -m pip download --no-deps --only-binary=:all:` (for a
+//!    pin with a `wheel` file name, with the options that select exactly that wheel);
 //! 3. check the archive's SHA-256, extract the member, check its SHA-256 and rename it into place
 //!    (atomic, so concurrent processes are safe).
 //!
@@ -21,6 +22,7 @@ mod fetch;
 mod hash;
 #[cfg(test)]
 mod tests;
+mod wheel_name;
 
 use std::env;
 use std::fmt::Display;
@@ -33,6 +35,7 @@ pub use error::ProvisionError;
 use extract::{unique_path, Cleanup, Wheel};
 use fetch::{from_wheelhouse, pip_download, wheelhouse_hint, Kind, Lookup, Sources};
 use hash::{is_verified, sha256_file};
+use wheel_name::pinned_wheel;
 
 /// A file inside a pinned package of a registry.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +49,18 @@ pub struct PackageFile {
     pub version: String,
     /// SHA-256 (hex) of the downloaded archive (the wheel / sdist file).
     pub archive_sha256: String,
+    /// Exact file name of the wheel to fetch, for packages with one wheel per Python version and
+    /// platform (whose data files are the same in all), e.g.
+    /// "scikit_image-0.24.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl".
+    ///
+    /// Without it, pip picks the wheel that fits the host's Python, which then may not be the one
+    /// `archive_sha256` pins. With it, `pip download` gets `--platform`, `--python-version`,
+    /// `--implementation` and `--abi` from the name's tags (and `--ignore-requires-python`), the
+    /// wheelhouse must hold a file of exactly that name, and the archive pip downloads must bear
+    /// it. The name must follow the wheel spec (PEP 427) and be of `package` and `version`. Optional
+    /// (absent from serialized pins when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wheel: Option<String>,
     /// Path of the file inside the archive, e.g. "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx".
     pub path: String,
     /// SHA-256 (hex) of that file.
@@ -166,20 +181,30 @@ pub(crate) fn provide_all_with(
         return Ok(Vec::new());
     };
     let describe = |f: &PackageFile| {
+        let wheel = f
+            .wheel
+            .as_deref()
+            .map(|w| format!(" {w}"))
+            .unwrap_or_default();
         format!(
-            "{} ({}=={}, archive {})",
+            "{} ({}=={}, archive{wheel} {})",
             f.path, f.package, f.version, f.archive_sha256
         )
     };
     for (i, f) in files.iter().enumerate() {
-        if (&f.registry, &f.package, &f.version, &f.archive_sha256)
-            != (
-                &first.registry,
-                &first.package,
-                &first.version,
-                &first.archive_sha256,
-            )
-        {
+        if (
+            &f.registry,
+            &f.package,
+            &f.version,
+            &f.wheel,
+            &f.archive_sha256,
+        ) != (
+            &first.registry,
+            &first.package,
+            &first.version,
+            &first.wheel,
+            &first.archive_sha256,
+        ) {
             return Err(ProvisionError::MixedArchives {
                 first: describe(first),
                 other: describe(f),
@@ -320,6 +345,7 @@ fn checked(file: &PackageFile) -> Result<PackageFile, ProvisionError> {
             file.version
         )));
     }
+    pinned_wheel(file, &ctx)?;
     for (field, value) in [
         ("archive_sha256", &file.archive_sha256),
         ("sha256", &file.sha256),

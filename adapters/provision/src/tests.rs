@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use zip::write::SimpleFileOptions;
 
 use super::*;
+use crate::fetch::pip_runs;
 use crate::hash::{sha256_reader, stamp_path};
+use crate::wheel_name::WheelName;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -69,6 +71,7 @@ fn pin(archive_sha256: &str, path: &str, sha256: &str) -> PackageFile {
         package: PACKAGE.into(),
         version: VERSION.into(),
         archive_sha256: archive_sha256.into(),
+        wheel: None,
         path: path.into(),
         sha256: sha256.into(),
     }
@@ -568,6 +571,15 @@ fn pin_files_round_trip_through_serde() -> TestResult {
     assert_eq!(serde_json::from_str::<PackageFile>(&json)?, file);
     let extra = json.replacen('{', "{\"extra\":1,", 1);
     assert!(serde_json::from_str::<PackageFile>(&extra).is_err());
+    // Without a wheel, the field is not written; with one, it round-trips.
+    assert!(!json.contains("wheel"), "{json}");
+    let pinned = PackageFile {
+        wheel: Some(CP312.into()),
+        ..file
+    };
+    let json = serde_json::to_string(&pinned)?;
+    assert!(json.contains(&format!("\"wheel\":\"{CP312}\"")), "{json}");
+    assert_eq!(serde_json::from_str::<PackageFile>(&json)?, pinned);
     Ok(())
 }
 
@@ -713,6 +725,301 @@ fn pip_failures_are_classified() -> TestResult {
     };
     let err = provide_with(&file, &cache, &sources).unwrap_err();
     assert!(matches!(err, ProvisionError::NoArchive { .. }), "{err}");
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
+    Ok(())
+}
+
+/// Two platform-specific wheels of the test package: the same data files, other binaries.
+const CP311: &str = "tiny_models-1.2.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+const CP312: &str = "tiny_models-1.2.3-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+
+/// A wheelhouse holding both platform wheels; returns (folder, SHA-256 of CP311, of CP312).
+fn platform_wheelhouse(
+    root: &Path,
+) -> Result<(PathBuf, String, String), Box<dyn std::error::Error>> {
+    let dir = root.join("platform-wheelhouse");
+    fs::create_dir_all(&dir)?;
+    let model = model_bytes();
+    let mut digests = Vec::new();
+    for (name, binary) in [
+        (CP311, "_core.cpython-311.so"),
+        (CP312, "_core.cpython-312.so"),
+    ] {
+        let binary = format!("tiny_models/{binary}");
+        digests.push(write_wheel(
+            &dir.join(name),
+            &[
+                (binary.as_str(), name.as_bytes()),
+                (MODEL, &model),
+                (LABELS, LABEL_BYTES),
+            ],
+        )?);
+    }
+    let cp312 = digests.pop().unwrap_or_default();
+    let cp311 = digests.pop().unwrap_or_default();
+    assert_ne!(cp311, cp312);
+    Ok((dir, cp311, cp312))
+}
+
+fn wheel_pin(wheel: &str, archive_sha256: &str, path: &str, sha256: &str) -> PackageFile {
+    PackageFile {
+        wheel: Some(wheel.into()),
+        ..pin(archive_sha256, path, sha256)
+    }
+}
+
+#[test]
+fn a_pinned_wheel_is_taken_from_the_wheelhouse_among_others() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (house, cp311_sha, cp312_sha) = platform_wheelhouse(tmp.path())?;
+    let cache = tmp.path().join("cache");
+    let sources = offline(Some(&house));
+
+    let file = wheel_pin(CP312, &cp312_sha, MODEL, &sha(&model_bytes()));
+    let path = provide_with(&file, &cache, &sources)?;
+    assert_eq!(path, expected_dest(&cache, MODEL));
+    assert_eq!(fs::read(&path)?, model_bytes());
+    // Both files of one pinned wheel in one go.
+    let labels = wheel_pin(CP312, &cp312_sha, LABELS, &sha(LABEL_BYTES));
+    fs::remove_file(&path)?;
+    let paths = provide_all_with(&[labels.clone(), file.clone()], &cache, &sources)?;
+    assert_eq!(paths, vec![expected_dest(&cache, LABELS), path.clone()]);
+
+    // The pinned name decides, not a matching SHA-256 on another file: the CP311 file does not
+    // have the CP312 hash, which is an error (not a fall-back on the other wheel).
+    fs::remove_file(&path)?;
+    let crossed = wheel_pin(CP311, &cp312_sha, MODEL, &sha(&model_bytes()));
+    let err = provide_with(&crossed, &cache, &sources).unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::WheelhouseMismatch { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(CP311) && msg.contains(&cp311_sha) && msg.contains(&cp312_sha),
+        "{msg}"
+    );
+    assert!(!msg.contains(CP312), "{msg}");
+
+    // A pinned wheel missing from the wheelhouse is downloaded (here: cannot be), and the hint
+    // names it exactly.
+    let other = "tiny_models-1.2.3-cp313-cp313-manylinux_2_17_x86_64.whl";
+    let missing = wheel_pin(other, &cp312_sha, MODEL, &sha(&model_bytes()));
+    let err = provide_with(&missing, &cache, &sources).unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::PythonUnavailable { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "pinned archive ({other} with SHA-256 {cp312_sha})"
+        )) && msg.contains(&format!("which holds no {other}")),
+        "{msg}"
+    );
+
+    // Unpinned, the wheelhouse still serves whichever archive has the pinned SHA-256.
+    let unpinned = pin(&cp311_sha, MODEL, &sha(&model_bytes()));
+    assert_eq!(provide_with(&unpinned, &cache, &sources)?, path);
+
+    // Pinned and unpinned files are not one archive for provide_all.
+    let err = provide_all_with(&[labels, unpinned], &cache, &sources).unwrap_err();
+    assert!(matches!(err, ProvisionError::MixedArchives { .. }), "{err}");
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
+    Ok(())
+}
+
+#[test]
+fn bad_wheel_names_are_refused_before_anything_else() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let cache = tmp.path().join("cache");
+    for (wheel, needle) in [
+        ("tiny_models-1.2.3.tar.gz", "does not end in `.whl`"),
+        (
+            "tiny_models-1.2.3-py3-none.whl",
+            "has 4 `-`-separated fields",
+        ),
+        (
+            "tiny_models-1.2.3-x1-py3-none-any.whl",
+            "has the build tag \"x1\"",
+        ),
+        (
+            "tiny_models-1.2.3-py3-none-any..whl",
+            "has the platform tag",
+        ),
+        (
+            "../tiny_models-1.2.3-py3-none-any.whl",
+            "has the distribution \"../tiny_models\"",
+        ),
+        (
+            "tiny_models-1.2.4-py3-none-any.whl",
+            "is a wheel of tiny_models 1.2.4, not of tiny-models==1.2.3",
+        ),
+        (
+            "tiny_model-1.2.3-py3-none-any.whl",
+            "is a wheel of tiny_model 1.2.3",
+        ),
+        (
+            "tiny-models-1.2.3-py3-none-any.whl",
+            "is a wheel of tiny models",
+        ),
+    ] {
+        let file = wheel_pin(wheel, &"00".repeat(32), MODEL, &"11".repeat(32));
+        let err = provide(&file, &cache).unwrap_err();
+        assert!(
+            matches!(err, ProvisionError::BadWheelName { .. }),
+            "{wheel}: {err}"
+        );
+        let msg = err.to_string();
+        for text in [wheel, needle, MODEL, "fix the `wheel` of the pin"] {
+            assert!(msg.contains(text), "{text:?} not in: {msg}");
+        }
+    }
+    // Normalized names and upper-case versions are the same package.
+    let file = wheel_pin(
+        "Tiny.Models-1.2.3-1-py3-none-any.whl",
+        &"00".repeat(32),
+        MODEL,
+        &"11".repeat(32),
+    );
+    let err = provide_with(&file, &cache, &offline(None)).unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::PythonUnavailable { .. }),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn pip_arguments_for_a_pinned_wheel() -> TestResult {
+    let dir = Path::new("/tmp/dl");
+    let file = wheel_pin(CP311, &"00".repeat(32), MODEL, &"11".repeat(32));
+    let wheel = WheelName::parse(CP311)?;
+    let runs = pip_runs(&file, Some(&wheel), dir);
+    let expected: Vec<OsString> = [
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "-d",
+        "/tmp/dl",
+        "tiny-models==1.2.3",
+        "--ignore-requires-python",
+        "--platform",
+        "manylinux_2_17_x86_64",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    assert_eq!(runs, vec![expected]);
+
+    // Unpinned: this interpreter, then CPython 3.12 manylinux2014, as before.
+    let runs = pip_runs(&pin(&"00".repeat(32), MODEL, &"11".repeat(32)), None, dir);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].len(), 12);
+    assert_eq!(runs[0][..], runs[1][..12]);
+    let platform = format!("manylinux2014_{}", std::env::consts::ARCH);
+    assert_eq!(
+        runs[1][12..],
+        [
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            "--platform",
+            &platform
+        ]
+        .map(OsString::from)
+    );
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn pip_download_of_a_pinned_wheel_runs_once_and_checks_the_name() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let (house, cp311_sha, cp312_sha) = platform_wheelhouse(tmp.path())?;
+    let cache = tmp.path().join("cache");
+    // A fake pip that serves the wheel of the requested ABI.
+    let serve = format!(
+        "case \"$*\" in\n  *'--abi cp311'*) cp '{0}/{CP311}' \"$dir/\" ;;\n  *'--abi cp312'*) cp '{0}/{CP312}' \"$dir/\" ;;\n  *) cp '{0}/{CP311}' '{0}/{CP312}' \"$dir/\" ;;\nesac",
+        house.display()
+    );
+    let log = tmp.path().join("pip.log");
+    let sources = Sources {
+        wheelhouse: None,
+        python: fake_python(tmp.path(), &log, &serve)?,
+    };
+    let file = wheel_pin(CP312, &cp312_sha, MODEL, &sha(&model_bytes()));
+    assert_eq!(
+        fs::read(provide_with(&file, &cache, &sources)?)?,
+        model_bytes()
+    );
+    let calls = fs::read_to_string(&log)?;
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("-m pip download --no-deps --only-binary=:all:")
+            && calls[0].ends_with(
+                "tiny-models==1.2.3 --ignore-requires-python --platform manylinux_2_17_x86_64 \
+                 --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp --abi \
+                 cp312"
+            ),
+        "{}",
+        calls[0]
+    );
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
+
+    // pip picks another wheel than the pinned one (here: a build tag pip is not told about).
+    let built = "tiny_models-1.2.3-7-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl";
+    let file = wheel_pin(built, &cp311_sha, LABELS, &sha(LABEL_BYTES));
+    let err = provide_with(&file, &cache, &sources).unwrap_err();
+    assert!(matches!(err, ProvisionError::WrongWheel { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "pip downloaded {CP311} instead of the pinned wheel {built}"
+        )),
+        "{msg}"
+    );
+    assert!(!expected_dest(&cache, LABELS).exists());
+
+    // The registry has no such wheel: one run, and the error names the wheel.
+    let log = tmp.path().join("pip-missing.log");
+    let sources = Sources {
+        wheelhouse: None,
+        python: fake_python(
+            tmp.path(),
+            &log,
+            "echo 'ERROR: No matching distribution found for tiny-models==1.2.3' >&2; exit 1",
+        )?,
+    };
+    let file = wheel_pin(CP311, &cp311_sha, LABELS, &sha(LABEL_BYTES));
+    let err = provide_with(&file, &cache, &sources).unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::PinnedWheelNotOnRegistry { .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("PyPI has no wheel {CP311} of it"))
+            && msg.contains("QBENCH_WHEELHOUSE"),
+        "{msg}"
+    );
+    assert_eq!(fs::read_to_string(&log)?.lines().count(), 1);
     assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
     Ok(())
 }
