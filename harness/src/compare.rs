@@ -40,6 +40,8 @@ struct Options {
     out: PathBuf,
     /// Labels of the evaluated samples (empty without labels).
     labels: Vec<u32>,
+    /// The evaluation data, as the results record it.
+    data: String,
 }
 
 /// Distinct values in the order given.
@@ -113,13 +115,15 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         }
         if batch != [fixed] {
             bail!(
-                "the model's input '{}' has a fixed batch dimension of {fixed}: --batch must be                  {fixed}",
+                "the model's input '{}' has a fixed batch dimension of {fixed}: --batch must be \
+                 {fixed}",
                 scenario.model.input.as_deref().unwrap_or("?")
             );
         }
         if throughput_batch != fixed {
             eprintln!(
-                "note: the model's batch dimension is fixed to {fixed}: throughput and accuracy                  run at batch {fixed}"
+                "note: the model's batch dimension is fixed to {fixed}: throughput and accuracy \
+                 run at batch {fixed}"
             );
             throughput_batch = fixed;
         }
@@ -142,12 +146,26 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         bail!("--rounds must be at least 1");
     }
     let latency_rule = latency_rule(args)?;
+    let mut scenario = scenario;
+    let quick = scenario
+        .quick
+        .clone()
+        .filter(|_| args.quick)
+        .unwrap_or_default();
+    if let Some(n) = quick.calibration_samples {
+        // The children read the calibration split from the scenario they are handed.
+        let split = crate::scenario::cap_split(scenario.data.calibration.split.as_ref(), n);
+        scenario.data.calibration.split = Some(split);
+    }
     let eval = scenario.eval_data()?;
     let eval_samples = if args.quick {
-        QUICK_EVAL_SAMPLES.min(eval.len())
+        QUICK_EVAL_SAMPLES
+            .min(quick.eval_samples.unwrap_or(usize::MAX))
+            .min(eval.len())
     } else {
         eval.len()
     };
+    let data = data_description(&scenario, eval.as_ref());
     // Labels of the evaluated samples, for the paired comparison with FP32.
     let labels = if scenario.has_labels() {
         qbench_data::labels(&qbench_data::Subset::first(eval.into(), eval_samples)?)
@@ -170,6 +188,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     }
     Ok(Options {
         labels,
+        data,
         techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
         backends: args.backends.clone(),
         settings: Settings {
@@ -237,7 +256,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let mut run = Run {
         scenario: opts.scenario.name.clone(),
         metric: Some(metric_name(&opts.scenario)),
-        data: Some(data_description(&opts.scenario)),
+        data: Some(opts.data.clone()),
         calibration: None,
         qbench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: git_commit(),
@@ -526,10 +545,10 @@ fn metric_name(s: &Scenario) -> String {
 }
 
 /// The evaluation data as the results file states it.
-fn data_description(s: &Scenario) -> String {
+fn data_description(s: &Scenario, eval: &dyn qbench_data::Dataset) -> String {
     let what = match &s.data.eval.source {
         qbench_data::SourceConfig::Synthetic { .. } => "seeded synthetic inputs".to_string(),
-        other => format!("{other:?}"),
+        _ => eval.describe(),
     };
     if s.data.source.is_empty() {
         what

@@ -62,6 +62,8 @@ fn dim_name(d: &Dim) -> String {
 /// from the ONNX model and the `--input-shape` arguments; every open dimension other than the
 /// batch must be fixed by one of them.
 pub fn resolve(scenario: &mut Scenario, shapes: &[InputShape]) -> Result<()> {
+    crate::data_package::resolve(scenario)?;
+    crate::synthetic_model::resolve(scenario)?;
     if let Some(pkg) = scenario.model.package.clone() {
         // Fetched once into the cache; children get the absolute path with the scenario.
         let cache = qbench_provision::cache_dir()?;

@@ -31,6 +31,9 @@ pub struct Scenario {
     /// Regression-gate thresholds for `qbench check` (defaults when absent).
     #[serde(default)]
     pub check: Option<Thresholds>,
+    /// Smaller splits for `--quick` runs of a large model.
+    #[serde(default)]
+    pub quick: Option<QuickSpec>,
     /// Directory the scenario's relative paths are resolved against (set when loading).
     #[serde(default)]
     pub dir: PathBuf,
@@ -48,6 +51,9 @@ pub struct ModelSpec {
     /// SHA-256s and caches the file (`qbench-provision`); the file is never committed.
     #[serde(default)]
     pub package: Option<qbench_provision::PackageFile>,
+    /// A model qbench builds itself (untrained weights; see [`crate::synthetic_model`]).
+    #[serde(default)]
+    pub synthetic: Option<crate::synthetic_model::SyntheticModel>,
     /// Unfolded training weights (safetensors), for models qbench trains itself.
     pub weights: Option<PathBuf>,
     /// The float input qbench feeds [default: the model's only input].
@@ -79,6 +85,13 @@ pub struct DataSpec {
     /// File names of the full training split (IDX), looked up by `qbench train`.
     pub train_images: Option<String>,
     pub train_labels: Option<String>,
+    /// Data files inside a pinned registry package; the sources' paths resolve inside it.
+    #[serde(default)]
+    pub package: Option<crate::data_package::DataPackage>,
+    /// Folder the sources' relative paths resolve against [default: the scenario's folder];
+    /// set by qbench when it provides `package`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
 }
 
 /// One split: a source and an optional slice of it.
@@ -87,6 +100,30 @@ pub struct DataSpec {
 pub struct SplitSpec {
     pub source: SourceConfig,
     pub split: Option<SplitConfig>,
+}
+
+/// How a `--quick` run shrinks the scenario (a smoke test of every cell, not for publication).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuickSpec {
+    /// Evaluation samples of a quick run (the first ones) [default: 1000].
+    pub eval_samples: Option<usize>,
+    /// Calibration samples of a quick run (the first ones of the calibration split)
+    /// [default: all].
+    pub calibration_samples: Option<usize>,
+}
+
+/// `split` restricted to at most its first `n` samples.
+pub fn cap_split(split: Option<&SplitConfig>, n: usize) -> SplitConfig {
+    let mut s = split.cloned().unwrap_or_default();
+    if let Some([a, b]) = s.range {
+        s.range = Some([a, b.min(a.saturating_add(n))]);
+    } else if let Some(k) = s.sample {
+        s.sample = Some(k.min(n));
+    } else {
+        s.first = Some(s.first.map_or(n, |f| f.min(n)));
+    }
+    s
 }
 
 /// What the evaluation measures.
@@ -199,11 +236,24 @@ impl Scenario {
 
     /// Checks what can be checked without opening the model or the data.
     pub fn validate(&self) -> Result<()> {
-        if self.model.package.is_none() && self.model.path.as_os_str().is_empty() {
-            bail!("[model] needs a path (or a package to fetch the model from)");
+        let m = &self.model;
+        let given = [
+            !m.path.as_os_str().is_empty(),
+            m.package.is_some(),
+            m.synthetic.is_some(),
+        ];
+        match given.iter().filter(|g| **g).count() {
+            0 => bail!("[model] needs a path, a package to fetch it from, or [model.synthetic]"),
+            1 => {}
+            _ => bail!("[model] takes one of path, package and [model.synthetic], not several"),
         }
         if self.metric.kind == MetricKind::Top1 && self.model.classes == Some(0) {
             bail!("model.classes must be at least 1");
+        }
+        if let Some(q) = &self.quick {
+            if q.eval_samples == Some(0) || q.calibration_samples == Some(0) {
+                bail!("[quick] sample counts must be at least 1");
+            }
         }
         if let Some(shape) = &self.model.shape {
             if shape.is_empty() || shape.contains(&0) {
@@ -261,7 +311,7 @@ impl Scenario {
             &split.source,
             &self.preprocess,
             split.split.as_ref(),
-            &self.dir,
+            self.data.root.as_deref().unwrap_or(&self.dir),
         )
         .with_context(|| format!("scenario '{}': {what} split", self.name))?;
         if ds.is_empty() {
@@ -380,6 +430,20 @@ mod tests {
         let s = Scenario::load(&dir, "resnet").unwrap();
         assert_eq!(s.metric.kind, MetricKind::Top1);
         assert_eq!(s.model.shape.as_deref(), Some(&[1, 28, 28][..]));
+    }
+
+    #[test]
+    fn quick_caps_keep_the_split_kind() {
+        let cap = |toml: &str, n| {
+            let split: SplitConfig = toml::from_str(toml).unwrap();
+            cap_split(Some(&split), n)
+        };
+        assert_eq!(cap_split(None, 8).first, Some(8));
+        assert_eq!(cap("first = 4", 8).first, Some(4));
+        assert_eq!(cap("first = 40", 8).first, Some(8));
+        assert_eq!(cap("range = [10, 100]", 8).range, Some([10, 18]));
+        let s = cap("sample = 50\nseed = 3", 8);
+        assert_eq!((s.sample, s.seed, s.first), (Some(8), Some(3), None));
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
             widths: spec.widths,
             blocks: spec.blocks,
             first_stride: spec.first_stride,
+            stem: Default::default(),
         },
         epochs: args.epochs.unwrap_or(spec.epochs),
         batch_size: spec.batch_size,

@@ -18,6 +18,7 @@ fn main() {
             widths,
             blocks,
             first_stride,
+            stem: Default::default(),
         },
         1,
     )

@@ -59,6 +59,29 @@ impl ConvBn {
         vec![self.weight.clone(), self.gamma.clone(), self.beta.clone()]
     }
 
+    /// Sets the running mean and (biased) variance to those of the convolution of `x` per
+    /// channel, and returns the normalized output (inference mode).
+    pub fn set_statistics(&mut self, x: &Tensor) -> Result<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        let c = y.dim(1)?;
+        let per_channel = y.transpose(0, 1)?.contiguous()?.flatten_from(1)?;
+        let mean = per_channel.mean(1)?;
+        let var = per_channel
+            .broadcast_sub(&mean.unsqueeze(1)?)?
+            .sqr()?
+            .mean(1)?;
+        self.bn = BatchNorm::new_with_momentum(
+            c,
+            mean,
+            var,
+            self.gamma.as_tensor().clone(),
+            self.beta.as_tensor().clone(),
+            BN_EPS,
+            0.1,
+        )?;
+        self.bn.forward_t(&y, false)
+    }
+
     /// Batch norm folded into the convolution: (weight, bias).
     pub fn folded(&self) -> Result<(Tensor, Tensor)> {
         let var = self.bn.running_var();

@@ -3,6 +3,11 @@
 //! The `resnet` scenario's model is a CIFAR-style ResNet ([`ResNet`]): a 3x3 stem, one basic
 //! residual block per stage, global average pooling and a fully connected classifier. Batch norm
 //! is folded into the convolutions on export ([`ResNet::to_onnx`]).
+//!
+//! The ImageNet-scale scenario's model is torchvision's ResNet-18 layout ([`resnet18`]) with
+//! seeded Kaiming weights and batch-norm statistics measured on real images
+//! ([`ResNet::set_batch_norm_statistics`]), exported with batch norm unfused as
+//! `torch.onnx.export` writes it ([`ResNet::to_onnx_unfolded`]).
 
 mod error;
 mod export;
@@ -13,5 +18,5 @@ mod trainer;
 
 pub use error::TrainError;
 pub use export::{INPUT, OUTPUT};
-pub use resnet::{ResNet, ResNetConfig};
+pub use resnet::{resnet18, ResNet, ResNetConfig, Stem};
 pub use trainer::{evaluate, train, EpochReport, Progress, TrainConfig, Trained};

@@ -1,4 +1,6 @@
-//! The CIFAR-style ResNet of the `resnet` scenario.
+//! The ResNets qbench builds: the CIFAR-style one of the `resnet` scenario (3x3 stem, trained by
+//! qbench) and torchvision's ImageNet layout (7x7 stride-2 stem and 3x3 stride-2 max pool; with
+//! two blocks per stage of widths 64-128-256-512 it is ResNet-18: 1.8 GMAC at 224x224).
 
 use candle_core::{Module, Result, Tensor, Var};
 use rand::{rngs::StdRng, SeedableRng};
@@ -16,6 +18,40 @@ pub struct ResNetConfig {
     pub blocks: usize,
     /// Stride of the first stage (1 keeps the input resolution; 2 halves it).
     pub first_stride: usize,
+    /// The stem before the first stage.
+    pub stem: Stem,
+}
+
+/// The layers before the first residual stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Stem {
+    /// 3x3 stride-1 convolution + BN + ReLU (small inputs: 28x28, 32x32).
+    #[default]
+    Cifar,
+    /// torchvision's ImageNet stem: 7x7 stride-2 convolution + BN + ReLU, 3x3 stride-2 max pool
+    /// (padding 1): 224x224 becomes 56x56.
+    ImageNet,
+}
+
+/// torchvision's ResNet-18 layout (`torchvision.models.resnet18`): ImageNet stem, stages of two
+/// basic blocks with 64, 128, 256 and 512 channels, `classes` outputs.
+pub fn resnet18(classes: usize) -> ResNetConfig {
+    ResNetConfig {
+        in_channels: 3,
+        classes,
+        widths: vec![64, 128, 256, 512],
+        blocks: 2,
+        first_stride: 1,
+        stem: Stem::ImageNet,
+    }
+}
+
+/// The stem's max pool (3x3, stride 2, padding 1). Its input follows a ReLU, so zero padding
+/// equals ONNX's and PyTorch's -inf padding.
+pub(crate) fn stem_pool(x: &Tensor) -> Result<Tensor> {
+    x.pad_with_zeros(2, 1, 1)?
+        .pad_with_zeros(3, 1, 1)?
+        .max_pool2d_with_stride(3, 2)
 }
 
 /// A basic residual block: conv-bn-relu, conv-bn, plus a (projected) shortcut, relu.
@@ -38,7 +74,10 @@ impl ResNet {
     pub fn new(config: ResNetConfig, seed: u64) -> Result<Self> {
         let mut rng = StdRng::seed_from_u64(seed);
         let w0 = config.widths[0];
-        let stem = ConvBn::new(&mut rng, config.in_channels, w0, 3, 1)?;
+        let stem = match config.stem {
+            Stem::Cifar => ConvBn::new(&mut rng, config.in_channels, w0, 3, 1)?,
+            Stem::ImageNet => ConvBn::new(&mut rng, config.in_channels, w0, 7, 2)?,
+        };
         let mut blocks = Vec::new();
         let mut c_in = w0;
         for (stage, &w) in config.widths.iter().enumerate() {
@@ -73,6 +112,9 @@ impl ResNet {
     /// Logits for an NCHW batch.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = self.stem.forward(x, train)?.relu()?;
+        if self.config.stem == Stem::ImageNet {
+            h = stem_pool(&h)?;
+        }
         for b in &self.blocks {
             let y = b.conv1.forward(&h, train)?.relu()?;
             let y = b.conv2.forward(&y, train)?;
@@ -84,6 +126,27 @@ impl ResNet {
         }
         let pooled = h.mean((2, 3))?;
         self.fc.forward(&pooled)
+    }
+
+    /// Data-dependent batch-norm statistics for an untrained network: every BN layer's running
+    /// mean and variance become those of its input on the batch `x`, layer by layer in order
+    /// (each layer sees the outputs of the layers already set), so activations keep unit scale
+    /// through the depth as they would in a trained network. Weights are left as they are.
+    pub fn set_batch_norm_statistics(&mut self, x: &Tensor) -> Result<()> {
+        let mut h = self.stem.set_statistics(x)?.relu()?;
+        if self.config.stem == Stem::ImageNet {
+            h = stem_pool(&h)?;
+        }
+        for b in &mut self.blocks {
+            let y = b.conv1.set_statistics(&h)?.relu()?;
+            let y = b.conv2.set_statistics(&y)?;
+            let s = match &mut b.shortcut {
+                Some(sc) => sc.set_statistics(&h)?,
+                None => h.clone(),
+            };
+            h = (y + s)?.relu()?;
+        }
+        Ok(())
     }
 
     /// All trainable variables.

@@ -14,6 +14,7 @@ fn folded_export_matches_the_model() {
         widths: vec![4, 8, 8],
         blocks: 1,
         first_stride: 2,
+        stem: Default::default(),
     };
     let model = ResNet::new(cfg, 7).unwrap();
     // A few training-mode passes give the batch-norm statistics non-trivial values.
