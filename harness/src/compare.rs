@@ -252,7 +252,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     }
     let opts = options(dir, args)?;
     let s = &opts.settings;
-    let runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
+    let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = Run {
         scenario: opts.scenario.name.clone(),
         metric: Some(metric_name(&opts.scenario)),
@@ -284,6 +284,15 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             },
         );
         available.insert(b.name(), state);
+    }
+    // Children load ONNX Runtime from where the parent found it, instead of each probing the
+    // Python installation and the cache again (a Python start-up per cell).
+    if available.get("ort").is_some_and(|s| s.is_ok())
+        && std::env::var_os("ORT_DYLIB_PATH").is_none()
+    {
+        if let Ok(path) = qbench_ort::locate_library() {
+            runner.env.push(("ORT_DYLIB_PATH".into(), path));
+        }
     }
     let prepared = crate::artifacts::prepare(
         &opts.scenario,

@@ -17,6 +17,8 @@ pub struct Runner {
     /// The qbench executable (normally the current one).
     pub exe: PathBuf,
     pub timeout: Duration,
+    /// Environment variables set for every child (e.g. where ONNX Runtime is, found once).
+    pub env: Vec<(String, PathBuf)>,
 }
 
 fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
@@ -61,6 +63,7 @@ impl Runner {
         Ok(Runner {
             exe: std::env::current_exe().context("cannot locate the qbench executable")?,
             timeout,
+            env: Vec::new(),
         })
     }
 
@@ -80,6 +83,7 @@ impl Runner {
             .arg("cell")
             .arg(&json)
             .env("RAYON_NUM_THREADS", spec.key.threads.to_string())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,6 +172,7 @@ mod tests {
         Runner {
             exe,
             timeout: Duration::from_secs(2),
+            env: Vec::new(),
         }
     }
 
@@ -210,6 +215,18 @@ mod tests {
             reason.contains("exit status: 3") && reason.contains("backend exploded"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn the_runner_environment_reaches_the_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = fake_exe(
+            &dir,
+            "echo \"{\\\"status\\\":\\\"failed\\\",\\\"reason\\\":\\\"lib=$ORT_DYLIB_PATH\\\"}\"",
+        );
+        r.env
+            .push(("ORT_DYLIB_PATH".into(), "/opt/ort/libonnxruntime.so".into()));
+        assert_eq!(failure(r.run(&spec())), "lib=/opt/ort/libonnxruntime.so");
     }
 
     #[test]
