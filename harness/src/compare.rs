@@ -290,8 +290,8 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     if available.get("ort").is_some_and(|s| s.is_ok())
         && std::env::var_os("ORT_DYLIB_PATH").is_none()
     {
-        if let Ok(path) = qbench_ort::locate_library() {
-            runner.env.push(("ORT_DYLIB_PATH".into(), path));
+        if let Ok(rt) = qbench_ort::runtime() {
+            runner.env.push(("ORT_DYLIB_PATH".into(), rt.path.clone()));
         }
     }
     let prepared = crate::artifacts::prepare(
