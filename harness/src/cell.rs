@@ -1,5 +1,6 @@
 //! The child side of a cell: load the artifact on one backend, measure, print one JSON line.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -8,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use qbench_data::{read_batch, Dataset, Subset};
 
-use crate::measure::accuracy::{in_top_k, top1, wilson95};
-use crate::measure::fidelity::{fidelity, Fidelity, Logits};
+use crate::measure::logits::Logits;
+use crate::metrics::{score_all, Inputs, Score};
 use crate::plan::CellSpec;
 use crate::scenario::Scenario;
 
@@ -49,12 +50,6 @@ pub struct Measured {
     pub size_bytes: u64,
     pub load_ms: f64,
     pub throughput_ips: f64,
-    /// Top-1 and its Wilson interval, when the evaluation split has labels.
-    pub accuracy: Option<f64>,
-    pub accuracy_ci95: Option<[f64; 2]>,
-    /// Top-5, for classifiers with at least 5 classes.
-    #[serde(default)]
-    pub top5: Option<f64>,
     pub eval_samples: usize,
     pub peak_rss_bytes: Option<u64>,
     /// The index of the largest output value of every evaluated sample (the top-1 class of a
@@ -63,9 +58,9 @@ pub struct Measured {
     /// The timed latency samples (ms) of this round, for pooling with later rounds.
     #[serde(default)]
     pub latency_samples: Vec<f64>,
-    /// Output fidelity against the reference outputs, when the spec names them.
+    /// The scenario's metrics that applied (against the labels and the reference outputs).
     #[serde(default)]
-    pub fidelity: Option<Fidelity>,
+    pub metrics: BTreeMap<String, Score>,
 }
 
 /// Runs one batch and checks the output: `n` samples of `per_sample` finite values each
@@ -106,12 +101,13 @@ fn expected_per_sample(scenario: &Scenario) -> Option<usize> {
     scenario.model.classes
 }
 
-/// Loads the artifact at the latency batch and runs one latency round under the spec's rule.
+/// Loads the artifact at the latency batch and runs one latency round under the spec's rule;
+/// returns the round and the (warm) session.
 fn latency_round(
     backend: &dyn qbench_core::Backend,
     spec: &CellSpec,
     eval: &dyn Dataset,
-) -> Result<LatencyRound> {
+) -> Result<(LatencyRound, Box<dyn Session>)> {
     let art = &spec.artifact;
     let t = Instant::now();
     let mut single = backend.load(
@@ -128,21 +124,7 @@ fn latency_round(
     let samples = spec
         .latency_rule
         .run(|| run_checked(single.as_mut(), &one, &dims, k).map(|_| ()))?;
-    Ok(LatencyRound { load_ms, samples })
-}
-
-/// Index of the largest value of each sample's output (first one on ties).
-fn argmax(row: &[f32]) -> u32 {
-    row.iter()
-        .enumerate()
-        .fold((0usize, f32::NEG_INFINITY), |b, (i, v)| {
-            if *v > b.1 {
-                (i, *v)
-            } else {
-                b
-            }
-        })
-        .0 as u32
+    Ok((LatencyRound { load_ms, samples }, single))
 }
 
 /// Measures the cell described by `spec`.
@@ -159,7 +141,7 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
     let size_bytes = std::fs::metadata(&art.path)
         .with_context(|| format!("cannot stat {}", art.path.display()))?
         .len();
-    let round = latency_round(backend.as_ref(), spec, &eval)?;
+    let (round, single) = latency_round(backend.as_ref(), spec, &eval)?;
     if spec.part == CellPart::Latency {
         return Ok(CellOutcome::Latency(round));
     }
@@ -167,18 +149,23 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
         bail!("the latency round produced no sample");
     }
 
-    // Accuracy pass at the throughput batch; its timed batches are the first throughput
-    // samples, topped up on the first batch until the throughput rule is met.
+    // Accuracy pass at the throughput batch. Its first batches are the throughput rule's
+    // warm-up (a 224x224 batch of 64 takes seconds on tract and candle: a separate warm-up batch
+    // would double the pass), its other batches the first timed throughput samples, topped up
+    // on the first batch until the rule is met. At the latency batch the latency round's warm
+    // session is reused, and needs no further warm-up.
     let tb = spec.key.throughput_batch;
     let threads = spec.key.threads;
-    let mut multi = backend.load(art, &LoadOptions { threads, batch: tb })?;
+    let (mut multi, mut warmup_left) = if tb == spec.key.batch {
+        (single, 0)
+    } else {
+        drop(single);
+        let multi = backend.load(art, &LoadOptions { threads, batch: tb })?;
+        (multi, spec.throughput_rule.warmup)
+    };
     let big = read_batch(&eval, 0, tb)?;
     let bdims = art.input.dims(tb);
     let mut per_sample = expected_per_sample(scenario);
-    for _ in 0..spec.throughput_rule.warmup {
-        let out = run_checked(multi.as_mut(), &big, &bdims, per_sample)?;
-        per_sample = Some(out.data.len() / tb);
-    }
     let n = eval.len();
     let labels = if scenario.has_labels() {
         Some(qbench_data::labels(&eval).context("the evaluation split lost its labels")?)
@@ -186,39 +173,34 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
         None
     };
     let mut predictions = Vec::with_capacity(n);
-    let mut top5_hits = 0usize;
     let mut outputs = Vec::new();
     let mut tsamples = Vec::with_capacity(n.div_ceil(tb));
     for start in (0..n).step_by(tb) {
         let data = read_batch(&eval, start, tb)?;
         let t = Instant::now();
         let out = run_checked(multi.as_mut(), &data, &bdims, per_sample)?;
-        tsamples.push(t.elapsed().as_secs_f64() * 1e3);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if warmup_left > 0 {
+            warmup_left -= 1;
+        } else {
+            tsamples.push(ms);
+        }
         let k = out.data.len() / tb;
         per_sample = Some(k);
         let real = tb.min(n - start);
-        for (i, row) in out.data.chunks(k).take(real).enumerate() {
-            predictions.push(argmax(row));
-            if let Some(l) = &labels {
-                top5_hits += usize::from(in_top_k(row, l[start + i], 5));
-            }
+        for row in out.data.chunks(k).take(real) {
+            predictions.push(crate::metrics::top1::argmax(row) as u32);
         }
         outputs.extend_from_slice(&out.data[..real * k]);
+    }
+    for _ in 0..warmup_left {
+        run_checked(multi.as_mut(), &big, &bdims, per_sample)?;
     }
     let tsamples = spec.throughput_rule.top_up(tsamples, || {
         run_checked(multi.as_mut(), &big, &bdims, per_sample).map(|_| ())
     })?;
     let throughput_ips = tb as f64 * tsamples.len() as f64 / (tsamples.iter().sum::<f64>() / 1e3);
     let k = per_sample.unwrap_or(0);
-    let (accuracy, accuracy_ci95, top5) = match &labels {
-        Some(labels) => {
-            let (hits, acc) = top1(&predictions, labels);
-            let (lo, hi) = wilson95(hits, n);
-            let top5 = (k >= 5).then(|| top5_hits as f64 / n as f64);
-            (Some(acc), Some([lo, hi]), top5)
-        }
-        None => (None, None, None),
-    };
     let logits = Logits {
         rows: n,
         classes: k,
@@ -227,22 +209,27 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
     if let Some(path) = &spec.save_logits {
         logits.save(path)?;
     }
-    let fidelity = match &spec.reference_logits {
-        Some(path) => Some(fidelity(&Logits::load(path)?, &logits)?),
+    let reference = match &spec.reference_logits {
+        Some(path) => Some(Logits::load(path)?),
         None => None,
     };
+    let metrics = score_all(
+        &scenario.metrics()?,
+        &Inputs {
+            outputs: &logits,
+            reference: reference.as_ref(),
+            labels: labels.as_deref(),
+        },
+    )?;
     Ok(CellOutcome::Ok(Measured {
         size_bytes,
         load_ms: round.load_ms,
         throughput_ips,
-        accuracy,
-        accuracy_ci95,
-        top5,
         eval_samples: n,
         peak_rss_bytes: crate::measure::memory::peak_rss_bytes(),
         predictions,
         latency_samples: round.samples,
-        fidelity,
+        metrics,
     }))
 }
 

@@ -73,10 +73,11 @@ pub struct CompareArgs {
     /// Latency batch sizes, comma-separated: each value is a row of every cell (sweep).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub batch: Vec<usize>,
-    /// Batch size of the throughput and accuracy runs.
-    #[arg(long, default_value_t = 64)]
-    pub throughput_batch: usize,
-    /// CI mode: the first 1,000 evaluation images and short latency runs (marked in the results).
+    /// Batch size of the throughput and accuracy runs [default: the scenario's, else 64].
+    #[arg(long)]
+    pub throughput_batch: Option<usize>,
+    /// CI mode: the first 1,000 evaluation images (or the scenario's `[quick]` sizing) and short
+    /// latency runs (marked in the results).
     #[arg(long)]
     pub quick: bool,
     /// Latency rounds per cell, each in a fresh process, interleaved with the other cells so

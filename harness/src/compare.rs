@@ -10,7 +10,7 @@ use qbench_core::Support;
 
 use crate::cell::{CellOutcome, CellPart};
 use crate::cli::{CompareArgs, OutputFormat};
-use crate::measure::accuracy::{agreement, paired};
+use crate::measure::accuracy::{agreement, paired, wilson95};
 use crate::measure::build_info::Build;
 use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
@@ -19,17 +19,9 @@ use crate::plan::CellSpec;
 use crate::record::{Row, RowKey, Run, Settings, Status};
 use crate::registry;
 use crate::report::{self, Reporter};
+use crate::run_mode::{check_rule, RuleKeys, RuleSpec};
 use crate::runner::Runner;
 use crate::scenario::Scenario;
-
-/// Evaluation images used by `--quick`.
-pub const QUICK_EVAL_SAMPLES: usize = 1000;
-/// Latency rounds per cell of a full run. On a shared 2-core VM the machine's speed shifts by
-/// a third for tens of seconds at a time; ten rounds spread over the run put every cell
-/// through the same mix of fast and slow periods.
-pub const FULL_ROUNDS: usize = 10;
-/// Latency rounds per cell of a `--quick` run.
-pub const QUICK_ROUNDS: usize = 2;
 
 /// Validated options of a compare run.
 struct Options {
@@ -55,35 +47,17 @@ fn distinct(values: &[usize]) -> Vec<usize> {
     out
 }
 
-/// The LoadGen rule of a whole cell: the mode's default with the command line's overrides.
-fn latency_rule(args: &CompareArgs) -> Result<IterationRule> {
-    let base = if args.quick {
-        IterationRule::QUICK
-    } else {
-        IterationRule::FULL
-    };
-    let rule = IterationRule {
-        warmup: args.warmup.unwrap_or(base.warmup),
-        min_iters: args.min_iters.unwrap_or(base.min_iters),
-        min_seconds: args.min_seconds.unwrap_or(base.min_seconds),
-        max_seconds: args.max_seconds.unwrap_or(base.max_seconds),
-    };
-    if rule.min_iters == 0 {
-        bail!("--min-iters must be at least 1");
+/// The LoadGen rule of a whole cell: the mode's rule (the scenario's, else the default) with
+/// the command line's overrides.
+fn latency_rule(args: &CompareArgs, base: IterationRule) -> Result<IterationRule> {
+    let rule = RuleSpec {
+        warmup: args.warmup,
+        min_iters: args.min_iters,
+        min_seconds: args.min_seconds,
+        max_seconds: args.max_seconds,
     }
-    if !(rule.min_seconds.is_finite() && rule.min_seconds >= 0.0) {
-        bail!("--min-seconds must be a non-negative number of seconds");
-    }
-    if !(rule.max_seconds.is_finite() && rule.max_seconds > 0.0) {
-        bail!("--max-seconds must be a positive number of seconds");
-    }
-    if rule.max_seconds < rule.min_seconds {
-        bail!(
-            "--max-seconds ({}) is below --min-seconds ({})",
-            rule.max_seconds,
-            rule.min_seconds
-        );
-    }
+    .over(base);
+    check_rule(&rule, RuleKeys::Flags)?;
     Ok(rule)
 }
 
@@ -105,9 +79,15 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
             bail!("unknown backend '{b}' (known: {})", known.join(", "));
         }
     }
+    let mode_spec = if args.quick {
+        scenario.quick.clone()
+    } else {
+        scenario.full.clone()
+    };
+    let mode = mode_spec.unwrap_or_default().resolve(args.quick);
     let threads = distinct(&args.threads);
     let mut batch = distinct(&args.batch);
-    let mut throughput_batch = args.throughput_batch;
+    let mut throughput_batch = args.throughput_batch.unwrap_or(mode.throughput_batch);
     if let Some(fixed) = scenario.model.fixed_batch {
         // A model exported with a fixed batch runs at that batch only.
         if batch == [1] && fixed != 1 {
@@ -137,34 +117,19 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     if throughput_batch == 0 {
         bail!("--throughput-batch must be at least 1");
     }
-    let rounds = args.rounds.unwrap_or(if args.quick {
-        QUICK_ROUNDS
-    } else {
-        FULL_ROUNDS
-    });
+    let rounds = args.rounds.unwrap_or(mode.rounds);
     if rounds == 0 {
         bail!("--rounds must be at least 1");
     }
-    let latency_rule = latency_rule(args)?;
+    let latency_rule = latency_rule(args, mode.latency)?;
     let mut scenario = scenario;
-    let quick = scenario
-        .quick
-        .clone()
-        .filter(|_| args.quick)
-        .unwrap_or_default();
-    if let Some(n) = quick.calibration_samples {
+    if let Some(n) = mode.calibration_samples {
         // The children read the calibration split from the scenario they are handed.
         let split = crate::scenario::cap_split(scenario.data.calibration.split.as_ref(), n);
         scenario.data.calibration.split = Some(split);
     }
     let eval = scenario.eval_data()?;
-    let eval_samples = if args.quick {
-        QUICK_EVAL_SAMPLES
-            .min(quick.eval_samples.unwrap_or(usize::MAX))
-            .min(eval.len())
-    } else {
-        eval.len()
-    };
+    let eval_samples = mode.eval_samples.unwrap_or(usize::MAX).min(eval.len());
     let data = data_description(&scenario, eval.as_ref());
     // Labels of the evaluated samples, for the paired comparison with FP32.
     let labels = if scenario.has_labels() {
@@ -199,11 +164,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
             eval_samples,
             rounds,
             latency_rule,
-            throughput_rule: if args.quick {
-                IterationRule::THROUGHPUT_QUICK
-            } else {
-                IterationRule::THROUGHPUT
-            },
+            throughput_rule: mode.throughput,
             cell_timeout_s: args.cell_timeout,
         },
         scenario,
@@ -385,7 +346,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                             if let Some(path) = save_logits {
                                 fp32_logits.push(((b.name().into(), threads), path));
                             }
-                            let mut row = measured_row(key, &m, opts.scenario.has_labels());
+                            let mut row = measured_row(key, &m);
                             predictions.insert(cell_id(&p.technique, &row), m.predictions);
                             let notes: Vec<String> = p
                                 .notes
@@ -584,7 +545,7 @@ fn summary(r: &Row) -> String {
 }
 
 /// A measured row; KL divergence of the softmax is reported for classifier logits only.
-fn measured_row(key: RowKey, m: &crate::cell::Measured, classifier: bool) -> Row {
+fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
     let mut row = Row::not_run(key, Status::Ok, String::new());
     row.reason = None;
     row.size_bytes = Some(m.size_bytes);
@@ -592,16 +553,17 @@ fn measured_row(key: RowKey, m: &crate::cell::Measured, classifier: bool) -> Row
     row.latency_ms = LatencyStats::from_rounds(std::slice::from_ref(&m.latency_samples));
     row.throughput_ips = Some(m.throughput_ips);
     row.peak_rss_bytes = m.peak_rss_bytes;
-    row.accuracy = m.accuracy;
-    row.accuracy_ci95 = m.accuracy_ci95;
-    row.top5 = m.top5;
     row.eval_samples = Some(m.eval_samples);
-    if let Some(f) = m.fidelity {
-        row.kl_vs_fp32 = classifier.then_some(f.kl_mean);
-        row.sqnr_db_vs_fp32 = f.sqnr_db.is_finite().then_some(f.sqnr_db);
-        row.cosine_vs_fp32 = Some(f.cosine);
-        row.max_abs_err_vs_fp32 = Some(f.max_abs_err);
-    }
+    // The metrics with columns of their own; every metric stays in `metrics`.
+    let get = |name: &str| m.metrics.get(name);
+    row.accuracy = get("top1").map(|s| s.value);
+    row.accuracy_ci95 = get("top1").and_then(|s| s.ci95);
+    row.top5 = get("top5").map(|s| s.value);
+    row.kl_vs_fp32 = get("kl").map(|s| s.value);
+    row.sqnr_db_vs_fp32 = get("sqnr").map(|s| s.value);
+    row.cosine_vs_fp32 = get("cosine").map(|s| s.value);
+    row.max_abs_err_vs_fp32 = get("max-abs-err").map(|s| s.value);
+    row.metrics = m.metrics.clone();
     row
 }
 
@@ -643,6 +605,11 @@ fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u32>>, lab
         ));
         if let (Some(a), Some(b)) = (mine, theirs) {
             r.agreement_with_fp32 = agreement(a, b);
+            r.agreement_ci95 = r.agreement_with_fp32.map(|p| {
+                let n = a.len().min(b.len());
+                let (lo, hi) = wilson95((p * n as f64).round() as usize, n);
+                [lo, hi]
+            });
             r.agreement_reference = Some(format!("fp32 on {reference}"));
         }
     }

@@ -1,5 +1,7 @@
 //! The one flat result row and the run document: the contract between measuring and reporting.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::measure::machine::Machine;
@@ -73,6 +75,9 @@ pub struct Row {
     /// Top-1 agreement with the FP32 model's predictions (the FP32 reference is the FP32
     /// artifact on the same backend; FP32 rows are compared with the first backend's FP32).
     pub agreement_with_fp32: Option<f64>,
+    /// Wilson 95% interval of that agreement.
+    #[serde(default)]
+    pub agreement_ci95: Option<[f64; 2]>,
     pub agreement_reference: Option<String>,
     /// Mean KL divergence (nats) of this cell's softmax from the same FP32 reference's.
     #[serde(default)]
@@ -86,6 +91,10 @@ pub struct Row {
     /// Largest absolute difference of any output value from the reference's.
     #[serde(default)]
     pub max_abs_err_vs_fp32: Option<f64>,
+    /// Every metric the cell computed, by name, with its 95% interval where it has one (the
+    /// columns above repeat the built-in ones).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, crate::metrics::Score>,
     /// How the technique and backend ran this cell (settings, caveats).
     pub notes: Option<String>,
 }
@@ -143,12 +152,14 @@ impl Row {
             accuracy_delta_ci95: None,
             mcnemar_p: None,
             eval_samples: None,
+            agreement_ci95: None,
             agreement_with_fp32: None,
             agreement_reference: None,
             kl_vs_fp32: None,
             sqnr_db_vs_fp32: None,
             cosine_vs_fp32: None,
             max_abs_err_vs_fp32: None,
+            metrics: BTreeMap::new(),
             notes: None,
         }
     }

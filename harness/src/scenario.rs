@@ -31,9 +31,12 @@ pub struct Scenario {
     /// Regression-gate thresholds for `qbench check` (defaults when absent).
     #[serde(default)]
     pub check: Option<Thresholds>,
-    /// Smaller splits for `--quick` runs of a large model.
+    /// How a `--quick` run is sized (a smoke test of every cell, not for publication).
     #[serde(default)]
-    pub quick: Option<QuickSpec>,
+    pub quick: Option<crate::run_mode::ModeSpec>,
+    /// How a full run is sized, for a model too large for the defaults.
+    #[serde(default)]
+    pub full: Option<crate::run_mode::ModeSpec>,
     /// Directory the scenario's relative paths are resolved against (set when loading).
     #[serde(default)]
     pub dir: PathBuf,
@@ -102,17 +105,6 @@ pub struct SplitSpec {
     pub split: Option<SplitConfig>,
 }
 
-/// How a `--quick` run shrinks the scenario (a smoke test of every cell, not for publication).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct QuickSpec {
-    /// Evaluation samples of a quick run (the first ones) [default: 1000].
-    pub eval_samples: Option<usize>,
-    /// Calibration samples of a quick run (the first ones of the calibration split)
-    /// [default: all].
-    pub calibration_samples: Option<usize>,
-}
-
 /// `split` restricted to at most its first `n` samples.
 pub fn cap_split(split: Option<&SplitConfig>, n: usize) -> SplitConfig {
     let mut s = split.cloned().unwrap_or_default();
@@ -140,6 +132,9 @@ pub enum MetricKind {
 #[serde(deny_unknown_fields)]
 pub struct Metric {
     pub kind: MetricKind,
+    /// Metrics beyond the kind's default set, with their parameters (see [`crate::metrics`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<crate::metrics::MetricSpec>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -250,10 +245,12 @@ impl Scenario {
         if self.metric.kind == MetricKind::Top1 && self.model.classes == Some(0) {
             bail!("model.classes must be at least 1");
         }
+        self.metrics()?;
         if let Some(q) = &self.quick {
-            if q.eval_samples == Some(0) || q.calibration_samples == Some(0) {
-                bail!("[quick] sample counts must be at least 1");
-            }
+            q.validate("quick")?;
+        }
+        if let Some(f) = &self.full {
+            f.validate("full")?;
         }
         if let Some(shape) = &self.model.shape {
             if shape.is_empty() || shape.contains(&0) {
@@ -302,6 +299,23 @@ impl Scenario {
     }
 
     /// Whether the evaluation split carries labels the metric scores.
+    /// The metrics every cell computes: the metric kind's default set, then `[metric] extra`.
+    pub fn metrics(&self) -> Result<Vec<Box<dyn crate::metrics::Metric>>> {
+        let mut out: Vec<Box<dyn crate::metrics::Metric>> = Vec::new();
+        let defaults = crate::metrics::defaults(self.has_labels()).iter().map(|n| {
+            crate::metrics::MetricSpec {
+                name: n.to_string(),
+                params: Default::default(),
+            }
+        });
+        for spec in defaults.chain(self.metric.extra.iter().cloned()) {
+            let m = crate::metrics::build(&spec).context("[metric] extra")?;
+            out.retain(|o| o.name() != m.name());
+            out.push(m);
+        }
+        Ok(out)
+    }
+
     pub fn has_labels(&self) -> bool {
         self.metric.kind == MetricKind::Top1
     }

@@ -44,6 +44,24 @@ pub enum SourceConfig {
         /// Aspect ratio (width / height) range of a crop (default [3/4, 4/3]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ratio: Option<[f64; 2]>,
+        /// Labels made by transforming the crops (default: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        labels: Option<crate::CropLabels>,
+    },
+    /// `count` seeded lines of printed text: consecutive words of `text` rendered with the
+    /// TrueType `font` at `size` pixels, resized to the `crop` size.
+    TextLines {
+        font: PathBuf,
+        text: PathBuf,
+        count: usize,
+        #[serde(default)]
+        seed: u64,
+        /// Font size in pixels (default 32).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<f32>,
+        /// Labels made by transforming the lines (default: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        labels: Option<crate::CropLabels>,
     },
     /// A `.npy` array (samples first); labels from a `.npy` or a text file.
     Npy {
@@ -89,6 +107,7 @@ impl SourceConfig {
         match self {
             SourceConfig::ImageFolder { .. } => "image-folder",
             SourceConfig::ImageCrops { .. } => "image-crops",
+            SourceConfig::TextLines { .. } => "text-lines",
             SourceConfig::Npy { .. } => "npy",
             SourceConfig::Npz { .. } => "npz",
             SourceConfig::Idx { .. } => "idx",
@@ -158,14 +177,33 @@ pub fn open(
             seed,
             scale,
             ratio,
+            labels,
         } => {
             let sampler = RandomResizedCrop::new(
                 scale.unwrap_or(DEFAULT_CROP_SCALE),
                 ratio.unwrap_or(DEFAULT_CROP_RATIO),
             )?;
             let files: Vec<PathBuf> = files.iter().map(|f| at(f)).collect();
-            Box::new(ImageCrops::open(&files, *count, *seed, sampler, pre)?)
+            Box::new(ImageCrops::open(&files, *count, *seed, sampler, pre)?.with_labels(*labels))
         }
+        SourceConfig::TextLines {
+            font,
+            text,
+            count,
+            seed,
+            size,
+            labels,
+        } => Box::new(
+            crate::TextLines::open(
+                &at(font),
+                &at(text),
+                *count,
+                *seed,
+                size.unwrap_or(32.0),
+                pre,
+            )?
+            .with_labels(*labels),
+        ),
         SourceConfig::Npy { path, labels } => {
             let labels = labels.as_deref().map(at);
             Box::new(NpySource::open_npy(&at(path), labels.as_deref(), pre)?)
@@ -330,6 +368,7 @@ scale = 255.0
                 seed: 1,
                 scale: Some([0.25, 1.0]),
                 ratio: Some([0.75, 1.3333333]),
+                labels: None,
             }
         );
         assert_eq!(s.source.kind(), "image-crops");

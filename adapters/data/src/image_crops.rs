@@ -1,18 +1,38 @@
 //! `ImageCrops`: many samples from a few photos. Sample `i` is a random-resized crop (as
 //! torchvision's `RandomResizedCrop`) of file `i % files`, resized to the `crop` size and
 //! packed and normalized as `ImageFolder` images. It has its own generator seeded from the seed
-//! and `i`, so any subset reads the same values. No labels.
+//! and `i`, so any subset reads the same values. No labels, unless [`CropLabels`] says how to
+//! make them (`labels = "rotation-180"`: half the crops turned upside down, for a
+//! text-orientation classifier).
 
 use std::path::{Path, PathBuf};
 
 use image::{imageops, RgbImage};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::check_read;
 use crate::image_packing::ImagePacking;
 use crate::image_transform::{decode_image, RESIZE_FILTER};
 use crate::{splitmix64, Crop, DataError, Dataset, Normalizer, Preprocess, RandomResizedCrop};
+
+/// Labels image crops can carry, made by transforming the crop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CropLabels {
+    /// A seeded coin per sample: label 1, the crop rotated by 180 degrees; label 0, upright.
+    /// The task of a text-orientation classifier (PaddleOCR's `cls`: labels "0" and "180").
+    #[serde(rename = "rotation-180")]
+    Rotation180,
+}
+
+/// Whether sample `index` of a source seeded with `seed` is turned upside down (label 1 of
+/// [`CropLabels::Rotation180`]): a coin independent of the sample's own generator and of its
+/// file.
+pub(crate) fn flipped(seed: u64, index: usize) -> bool {
+    splitmix64(splitmix64(seed ^ 0x0F1_1EB5) ^ index as u64) & 1 == 1
+}
 
 /// Seeded random-resized crops of images decoded once, at open.
 #[derive(Clone, Debug)]
@@ -27,6 +47,7 @@ pub struct ImageCrops {
     packing: ImagePacking,
     shape: Vec<usize>,
     norm: Normalizer,
+    labels: Option<CropLabels>,
 }
 
 impl ImageCrops {
@@ -71,7 +92,14 @@ impl ImageCrops {
             packing,
             shape,
             norm,
+            labels: None,
         })
+    }
+
+    /// The same crops, labelled (and transformed) as `labels` says.
+    pub fn with_labels(mut self, labels: Option<CropLabels>) -> Self {
+        self.labels = labels;
+        self
     }
 
     /// The file sample `index` is cropped from.
@@ -105,26 +133,39 @@ impl Dataset for ImageCrops {
         let b = self.sampler.sample(img.width(), img.height(), &mut rng);
         let window = imageops::crop_imm(img, b.left, b.top, b.width, b.height);
         let (h, w) = (self.crop.h, self.crop.w);
-        if (b.height, b.width) == (h, w) {
-            self.packing.pack(&*window, out);
-        } else {
-            self.packing
-                .pack(&imageops::resize(&*window, w, h, RESIZE_FILTER), out);
+        let rotate = self.labels == Some(CropLabels::Rotation180) && flipped(self.seed, index);
+        match ((b.height, b.width) == (h, w), rotate) {
+            (true, false) => self.packing.pack(&*window, out),
+            (true, true) => self.packing.pack(&imageops::rotate180(&*window), out),
+            (false, r) => {
+                let mut img = imageops::resize(&*window, w, h, RESIZE_FILTER);
+                if r {
+                    imageops::rotate180_in_place(&mut img);
+                }
+                self.packing.pack(&img, out)
+            }
         }
         self.norm.apply(out);
         Ok(())
     }
 
-    fn label(&self, _index: usize) -> Option<u32> {
-        None
+    fn label(&self, index: usize) -> Option<u32> {
+        match self.labels {
+            Some(CropLabels::Rotation180) => Some(u32::from(flipped(self.seed, index))),
+            None => None,
+        }
     }
 
     fn describe(&self) -> String {
         format!(
-            "image-crops of {} files x {} seed {}",
+            "image-crops of {} files x {} seed {}{}",
             self.images.len(),
             self.count,
-            self.seed
+            self.seed,
+            match self.labels {
+                Some(CropLabels::Rotation180) => ", half rotated 180 degrees (labels 0/1)",
+                None => "",
+            }
         )
     }
 }
@@ -205,6 +246,39 @@ mod tests {
         );
         let e = ds.read(10, &mut one).unwrap_err().to_string();
         assert!(e.contains("sample 10"), "{e}");
+    }
+
+    #[test]
+    fn rotation_labels_turn_half_the_crops_upside_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = photos(dir.path());
+        let p = pre(16);
+        let plain = open(&files, 64, 5, &p);
+        let labelled = open(&files, 64, 5, &p).with_labels(Some(CropLabels::Rotation180));
+        let l = labels(&labelled).unwrap();
+        let ones = l.iter().filter(|v| **v == 1).count();
+        // A fair coin: 64 flips land within 16..48 except with probability < 1e-4.
+        assert!((16..=48).contains(&ones), "{ones} of 64");
+        // Not tied to the file (the files cycle with period 3).
+        assert!((0..64).any(|i| l[i] != l[(i + 3) % 64]));
+        let per = 3 * 16 * 16;
+        let (a, b) = (
+            read_batch(&plain, 0, 64).unwrap(),
+            read_batch(&labelled, 0, 64).unwrap(),
+        );
+        for (i, label) in l.iter().enumerate() {
+            let (x, y) = (&a[i * per..(i + 1) * per], &b[i * per..(i + 1) * per]);
+            if *label == 0 {
+                assert_eq!(x, y, "sample {i} is upright");
+            } else {
+                // Each channel plane reversed: pixel (r, c) is pixel (15 - r, 15 - c).
+                for (px, py) in x.chunks(256).zip(y.chunks(256)) {
+                    let rev: Vec<f32> = px.iter().rev().copied().collect();
+                    assert_eq!(rev, py, "sample {i} is rotated");
+                }
+            }
+        }
+        assert!(labelled.describe().contains("rotated 180"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod random_resized_crop;
 mod split;
 mod subset;
 mod synthetic;
+mod text_lines;
 
 pub use class_list::read_classes;
 pub use config::{open, DistributionKind, SourceConfig};
@@ -36,7 +37,7 @@ pub use dataset::{labels, read_batch, sample_len, Dataset};
 pub use error::DataError;
 pub use idx::{read_idx, write_idx_gz, IdxArray};
 pub use idx_source::IdxSource;
-pub use image_crops::ImageCrops;
+pub use image_crops::{CropLabels, ImageCrops};
 pub use image_folder::ImageFolder;
 pub use image_transform::{decode_image, image_dimensions, resized_size, ImageTransform};
 pub use images::{LabelledImages, Normalization};
@@ -50,3 +51,4 @@ pub use random_resized_crop::{CropBox, RandomResizedCrop, DEFAULT_CROP_RATIO, DE
 pub use split::{Split, SplitConfig};
 pub use subset::Subset;
 pub use synthetic::{splitmix64, Distribution, Synthetic};
+pub use text_lines::TextLines;

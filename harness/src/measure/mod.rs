@@ -2,8 +2,8 @@
 
 pub mod accuracy;
 pub mod build_info;
-pub mod fidelity;
 pub mod latency;
+pub mod logits;
 pub mod machine;
 pub mod memory;
 pub mod stats;

@@ -67,6 +67,39 @@ fn speedup(run: &Run, r: &Row) -> Option<f64> {
     Some(base / p50(r)?)
 }
 
+/// Cell throughput / FP32 throughput on the same backend, batch and threads.
+fn throughput_ratio(run: &Run, r: &Row) -> Option<f64> {
+    let base = run.rows.iter().find(|f| {
+        f.technique == "fp32"
+            && f.backend == r.backend
+            && f.batch == r.batch
+            && f.threads == r.threads
+            && f.status == Status::Ok
+    })?;
+    (r.status == Status::Ok).then_some(())?;
+    Some(r.throughput_ips? / base.throughput_ips?)
+}
+
+/// Whether the run measured accuracy on labelled data (else fidelity against FP32 only).
+fn labelled(run: &Run) -> bool {
+    run.metric.as_deref().is_none_or(|m| m == "top1")
+}
+
+/// `v [lo, hi]` with `digits` decimals, or `-`.
+fn with_ci(v: Option<f64>, ci: Option<[f64; 2]>, scale: f64, digits: usize) -> String {
+    match (v, ci) {
+        (Some(v), Some([lo, hi])) => format!(
+            "{:.d$} [{:.d$}, {:.d$}]",
+            v * scale,
+            lo * scale,
+            hi * scale,
+            d = digits
+        ),
+        (Some(v), None) => format!("{:.d$}", v * scale, d = digits),
+        _ => "-".into(),
+    }
+}
+
 /// The run restricted to its first batch size and thread count: the page's main table and the
 /// charts show one cell per technique and backend; a sweep's other cells get their own table.
 pub fn primary(run: &Run) -> Run {
@@ -107,37 +140,75 @@ fn sweep_table(run: &Run, s: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// Fidelity of each cell's logits against FP32 on the same backend.
+/// Fidelity of each cell's outputs against FP32 on the same backend.
 fn fidelity_table(run: &Run, bs: &[String], s: &mut String) -> Result<()> {
+    let n = run.settings.eval_samples;
     writeln!(
         s,
-        "\n## Fidelity against FP32 on the same backend\n\nTop-1 agreement with the FP32 \
-         model's predictions / mean KL divergence of the softmax outputs (nats) / \
-         signal-to-quantization-noise ratio of the logits (dB).\n"
+        "\n## Fidelity against FP32 on the same backend\n\nOn the same {n} evaluation samples: \
+         top-1 agreement with the FP32 model's predictions (Wilson 95% interval) / mean cosine \
+         similarity of each sample's outputs (95% interval) / signal-to-quantization-noise ratio \
+         of the outputs (dB) / mean KL divergence of the softmax outputs (nats, classifiers with \
+         labels).\n"
     )?;
     let header: Vec<String> = std::iter::once("technique".to_string())
-        .chain(bs.iter().map(|b| format!("{b} agree / KL / SQNR")))
+        .chain(bs.iter().map(|b| format!("{b} agree / cos / SQNR / KL")))
         .collect();
     writeln!(s, "| {} |", header.join(" | "))?;
     writeln!(s, "|{}", header.iter().map(|_| "---|").collect::<String>())?;
+    let mut others: Vec<String> = Vec::new();
     for t in techniques(run).iter().filter(|t| t.as_str() != "fp32") {
         let mut line = vec![format!("`{t}`")];
         for b in bs {
             line.push(match cell(run, t, b) {
-                Some(r) if r.status == Status::Ok => format!(
-                    "{} / {} / {}",
-                    r.agreement_with_fp32
-                        .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-                    r.kl_vs_fp32.map_or("-".into(), |v| format!("{v:.1e}")),
-                    r.sqnr_db_vs_fp32.map_or("-".into(), |v| format!("{v:.1}")),
-                ),
+                Some(r) if r.status == Status::Ok => {
+                    let extra = crate::report::other_metrics(r);
+                    if !extra.is_empty() {
+                        others.push(format!("| `{t}` | {b} | {extra} |"));
+                    }
+                    let cos = r.metrics.get("cosine");
+                    format!(
+                        "{} / {} / {} / {}",
+                        with_ci(r.agreement_with_fp32, r.agreement_ci95, 100.0, 1),
+                        with_ci(cos.map(|c| c.value), cos.and_then(|c| c.ci95), 1.0, 4),
+                        r.sqnr_db_vs_fp32.map_or("-".into(), |v| format!("{v:.1}")),
+                        r.kl_vs_fp32.map_or("-".into(), |v| format!("{v:.1e}")),
+                    )
+                }
                 Some(r) => r.status.as_str().into(),
                 None => "not run".into(),
             });
         }
         writeln!(s, "| {} |", line.join(" | "))?;
     }
+    if !others.is_empty() {
+        writeln!(
+            s,
+            "\nThe scenario's other metrics (95% interval where the metric has one):\n\n| \
+             technique | backend | metrics |\n|---|---|---|"
+        )?;
+        for o in others {
+            writeln!(s, "{o}")?;
+        }
+    }
     Ok(())
+}
+
+/// What the quality column shows, for the page's introduction.
+fn quality_sentence(run: &Run) -> String {
+    let n = run.settings.eval_samples;
+    if labelled(run) {
+        format!(
+            "top-1 is on {n} evaluation images, with the change against FP32 on the same backend \
+             (`*`: significant at 5% by an exact McNemar test on the same images)."
+        )
+    } else {
+        format!(
+            "the data has no labels, so **no accuracy is shown**: each quantized cell is compared \
+             with FP32's outputs on the same {n} samples and backend (mean cosine similarity \
+             here; agreement, SQNR and the scenario's other metrics below)."
+        )
+    }
 }
 
 /// The page.
@@ -150,10 +221,10 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
     writeln!(
         s,
         "Generated by `qbench publish` from `{source}`: a {} run (`{}`). Latency is the p50 at \
-         batch {} ({} threads) with its speed-up against FP32 on the same backend; top-1 is on {} \
-         evaluation images, with the change against FP32 on the same backend (`*`: significant at \
-         5% by an exact McNemar test on the same images). Each p50 is over {} latency round(s) per \
-         cell; its 95% interval, which covers the spread between rounds, is in the JSON and CSV.\n",
+         batch {} ({} threads) with its speed-up against FP32 on the same backend; throughput is \
+         in samples per second at batch {}, against FP32's on the same backend; {} Each p50 is \
+         over {} latency round(s) per cell; its 95% interval, which covers the spread between \
+         rounds, is in the JSON and CSV.\n",
         if run.settings.quick {
             "QUICK (not for publication)"
         } else {
@@ -162,7 +233,8 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
         run.command,
         run.settings.batch.first().copied().unwrap_or(1),
         run.settings.threads.first().copied().unwrap_or(1),
-        run.settings.eval_samples,
+        run.settings.throughput_batch,
+        quality_sentence(run),
         run.settings.rounds
     )?;
     for c in CHARTS {
@@ -175,7 +247,11 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
     let mut header = vec!["technique".to_string(), "format".into(), "size".into()];
     for b in &bs {
         header.push(format!("{b} p50 ms (vs fp32)"));
-        header.push(format!("{b} top-1 %"));
+        header.push(format!("{b} samples/s (vs fp32)"));
+        header.push(format!(
+            "{b} {}",
+            if labelled(run) { "top-1 %" } else { "cosine" }
+        ));
     }
     writeln!(s, "| {} |", header.join(" | "))?;
     writeln!(s, "|{}", header.iter().map(|_| "---|").collect::<String>())?;
@@ -203,7 +279,15 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
                         (Some(l), _) => format!("{l:.3}"),
                         _ => "-".into(),
                     };
+                    let tput = match (r.throughput_ips, throughput_ratio(run, r)) {
+                        (Some(v), Some(x)) if t != "fp32" => format!("{v:.1} ({x:.2}x)"),
+                        (Some(v), _) => format!("{v:.1}"),
+                        _ => "-".into(),
+                    };
                     let acc = match (r.accuracy, r.accuracy_delta_vs_fp32, r.mcnemar_p) {
+                        _ if !labelled(run) => {
+                            r.cosine_vs_fp32.map_or("-".into(), |c| format!("{c:.4}"))
+                        }
                         (Some(a), Some(d), p) => format!(
                             "{:.2} ({:+.2}{})",
                             a * 100.0,
@@ -214,14 +298,17 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
                         _ => "-".into(),
                     };
                     line.push(lat);
+                    line.push(tput);
                     line.push(acc);
                 }
                 Some(r) => {
                     line.push(r.status.as_str().into());
                     line.push("-".into());
+                    line.push("-".into());
                 }
                 None => {
                     line.push("not run".into());
+                    line.push("-".into());
                     line.push("-".into());
                 }
             }
@@ -283,17 +370,29 @@ pub fn charts(full: &Run) -> Vec<(&'static str, String)> {
         .filter_map(|r| {
             Some(Point {
                 x: p50(r)?,
-                y: r.accuracy? * 100.0,
+                y: if labelled(run) {
+                    r.accuracy? * 100.0
+                } else {
+                    r.cosine_vs_fp32?
+                },
                 series: bs.iter().position(|b| *b == r.backend)?,
                 label: format!("{} ({})", r.technique, r.backend),
             })
         })
         .collect();
     let front = svg::pareto_front(&points);
+    let (what, axis) = if labelled(run) {
+        ("top-1 against latency", "top-1 accuracy (%)")
+    } else {
+        (
+            "fidelity against latency",
+            "mean cosine similarity with FP32's outputs",
+        )
+    };
     let scatter = svg::scatter(
-        &title("top-1 against latency"),
+        &title(what),
         &format!("p50 latency at batch {batch} (ms, log scale)"),
-        "top-1 accuracy (%)",
+        axis,
         &bs,
         &points,
         &front,
@@ -403,16 +502,60 @@ mod tests {
     fn page_has_backend_columns_and_reasons() {
         let run = crate::report::fixture::run();
         let s = page(&run, "compare.json").unwrap();
-        assert!(s.contains("| technique | format | size | ort p50 ms (vs fp32) | ort top-1 % | tract p50 ms (vs fp32) | tract top-1 % |"), "{s}");
-        assert!(
-            s.contains("| `fp32` | fp32 | 302.7 KiB | 2.000 | 91.23 | failed | - |"),
-            "{s}"
-        );
+        assert!(s.contains("| technique | format | size | ort p50 ms (vs fp32) | ort samples/s (vs fp32) | ort top-1 % | tract p50 ms (vs fp32) | tract samples/s (vs fp32) | tract top-1 % |"), "{s}");
+        assert!(s.contains("| `fp32` | fp32 | 302.7 KiB | 2.000 | "), "{s}");
+        assert!(s.contains(" | 91.23 | failed | - | - |"), "{s}");
         assert!(s.contains("`fp32` on tract: failed: tract cannot load x.onnx: truncated"));
         assert!(s.contains("Test CPU"));
         let c = charts(&run);
         assert_eq!(c.len(), 3);
         assert!(c.iter().all(|(_, svg)| svg.starts_with("<svg")));
+    }
+
+    #[test]
+    fn a_fidelity_run_shows_no_accuracy_and_its_other_metrics() {
+        let mut run = crate::report::fixture::run();
+        run.metric = Some("fidelity (no labelled data)".into());
+        let mut q = run.rows[0].clone();
+        q.technique = "int8".into();
+        q.accuracy = None;
+        q.accuracy_ci95 = None;
+        q.throughput_ips = Some(2469.0);
+        q.latency_ms = crate::measure::stats::LatencyStats::from_samples(&[0.5, 1.0, 1.5]);
+        q.cosine_vs_fp32 = Some(0.99);
+        q.agreement_ci95 = Some([0.8, 0.9]);
+        q.agreement_with_fp32 = Some(0.85);
+        q.metrics.insert(
+            "cosine".into(),
+            crate::metrics::Score {
+                value: 0.99,
+                ci95: Some([0.985, 0.995]),
+            },
+        );
+        q.metrics.insert(
+            "mask-iou".into(),
+            crate::metrics::Score {
+                value: 0.91,
+                ci95: None,
+            },
+        );
+        run.rows.push(q);
+        let s = page(&run, "compare.json").unwrap();
+        assert!(s.contains("no accuracy is shown"), "{s}");
+        assert!(s.contains("| ort cosine |"), "{s}");
+        // Latency 2x and throughput 2x FP32's; cosine in the quality column.
+        assert!(
+            s.contains("| 1.000 (2.00x) | 2469.0 (2.00x) | 0.9900 |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("85.0 [80.0, 90.0] / 0.9900 [0.9850, 0.9950]"),
+            "{s}"
+        );
+        assert!(s.contains("| `int8` | ort | mask-iou 0.9100 |"), "{s}");
+        assert!(!s.contains("top-1 %"), "{s}");
+        let (_, scatter) = &charts(&run)[0];
+        assert!(scatter.contains("cosine"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const HEADERS: &[&str] = &[
     "SQNR dB",
     "cos fp32",
     "max |err|",
+    "metrics",
     "note",
 ];
 
@@ -85,9 +86,24 @@ pub fn cells(r: &Row) -> Vec<String> {
         opt(r.sqnr_db_vs_fp32, |v| format!("{v:.1}")),
         opt(r.cosine_vs_fp32, |v| format!("{v:.5}")),
         opt(r.max_abs_err_vs_fp32, |v| format!("{v:.3e}")),
+        other_metrics(r),
         match r.status {
             Status::Ok => r.notes.clone().unwrap_or_default(),
             _ => r.reason.clone().unwrap_or_default(),
         },
     ]
+}
+
+/// The metrics without a column of their own (`crate::metrics::OWN_COLUMNS`), as
+/// `name value [lo, hi]`, `; `-separated.
+pub fn other_metrics(r: &Row) -> String {
+    r.metrics
+        .iter()
+        .filter(|(n, _)| !crate::metrics::OWN_COLUMNS.contains(&n.as_str()))
+        .map(|(n, s)| match s.ci95 {
+            Some([lo, hi]) => format!("{n} {:.4} [{lo:.4}, {hi:.4}]", s.value),
+            None => format!("{n} {:.4}", s.value),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -56,11 +56,17 @@ struct Line<'a> {
     mcnemar_p: Option<f64>,
     eval_samples: Option<usize>,
     agreement_with_fp32: Option<f64>,
+    agreement_ci95_low: Option<f64>,
+    agreement_ci95_high: Option<f64>,
     kl_vs_fp32: Option<f64>,
     sqnr_db_vs_fp32: Option<f64>,
     top5: Option<f64>,
     cosine_vs_fp32: Option<f64>,
+    cosine_ci95_low: Option<f64>,
+    cosine_ci95_high: Option<f64>,
     max_abs_err_vs_fp32: Option<f64>,
+    /// The metrics without a column of their own, `name=value [lo, hi]`, `;`-separated.
+    metrics: String,
     metric: &'a str,
 }
 
@@ -73,6 +79,7 @@ impl Reporter for Csv {
         let mut w = csv::Writer::from_writer(out);
         for r in &run.rows {
             let l = r.latency_ms.as_ref();
+            let cosine_ci = r.metrics.get("cosine").and_then(|s| s.ci95);
             w.serialize(Line {
                 scenario: &run.scenario,
                 git_commit: run.git_commit.as_deref().unwrap_or(""),
@@ -121,10 +128,15 @@ impl Reporter for Csv {
                 mcnemar_p: r.mcnemar_p,
                 eval_samples: r.eval_samples,
                 agreement_with_fp32: r.agreement_with_fp32,
+                agreement_ci95_low: r.agreement_ci95.map(|c| c[0]),
+                agreement_ci95_high: r.agreement_ci95.map(|c| c[1]),
                 kl_vs_fp32: r.kl_vs_fp32,
                 sqnr_db_vs_fp32: r.sqnr_db_vs_fp32,
                 top5: r.top5,
                 cosine_vs_fp32: r.cosine_vs_fp32,
+                cosine_ci95_low: cosine_ci.map(|c| c[0]),
+                cosine_ci95_high: cosine_ci.map(|c| c[1]),
+                metrics: crate::report::other_metrics(r),
                 max_abs_err_vs_fp32: r.max_abs_err_vs_fp32,
                 metric: run.metric.as_deref().unwrap_or("top1"),
             })?;

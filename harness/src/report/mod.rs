@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use cells::bytes;
+pub use cells::{bytes, other_metrics};
 pub use csv_report::Csv;
 pub use json_report::Json;
 pub use markdown::{environment, Markdown};
