@@ -392,7 +392,12 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             summary(&row)
         ));
         run.rows.push(row);
-        fill_agreement(&mut run.rows, &predictions, labels);
+        fill_agreement(
+            &mut run.rows,
+            &predictions,
+            labels,
+            opts.scenario.metric.agreement,
+        );
         report::write_report(&report::Json, &run, &opts.out, stem)?;
         bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
             1
@@ -401,7 +406,12 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         });
     }
     further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
-    fill_agreement(&mut run.rows, &predictions, labels);
+    fill_agreement(
+        &mut run.rows,
+        &predictions,
+        labels,
+        opts.scenario.metric.agreement,
+    );
     bar.finish_and_clear();
     let mut stdout = std::io::stdout();
     match args.format {
@@ -570,7 +580,12 @@ fn measured_row(key: RowKey, m: &crate::cell::Measured) -> Row {
 /// Agreement of each row's predictions with its FP32 reference: the FP32 artifact on the same
 /// backend at the same batch and threads, or, for FP32 rows, the first backend whose FP32
 /// cell succeeded.
-fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u32>>, labels: &[u32]) {
+fn fill_agreement(
+    rows: &mut [Row],
+    predictions: &HashMap<CellId, Vec<u32>>,
+    labels: &[u32],
+    agreement_applies: bool,
+) {
     let first_fp32 = |r: &Row| {
         rows.iter()
             .find(|f| {
@@ -603,7 +618,7 @@ fn fill_agreement(rows: &mut [Row], predictions: &HashMap<CellId, Vec<u32>>, lab
             r.batch,
             r.threads,
         ));
-        if let (Some(a), Some(b)) = (mine, theirs) {
+        if let (Some(a), Some(b), true) = (mine, theirs, agreement_applies) {
             r.agreement_with_fp32 = agreement(a, b);
             r.agreement_ci95 = r.agreement_with_fp32.map(|p| {
                 let n = a.len().min(b.len());

@@ -135,6 +135,15 @@ pub struct Metric {
     /// Metrics beyond the kind's default set, with their parameters (see [`crate::metrics`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<crate::metrics::MetricSpec>,
+    /// Whether top-1 agreement with FP32 applies: the index of the largest output value is a
+    /// class [default: true; false for a map, such as a detector's, whose largest value is
+    /// just a position].
+    #[serde(default = "yes")]
+    pub agreement: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -444,6 +453,24 @@ mod tests {
         let s = Scenario::load(&dir, "resnet").unwrap();
         assert_eq!(s.metric.kind, MetricKind::Top1);
         assert_eq!(s.model.shape.as_deref(), Some(&[1, 28, 28][..]));
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses_with_its_metrics_and_sizing() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        for (name, _) in list(&dir).unwrap() {
+            let s = Scenario::load(&dir, &name).unwrap();
+            assert!(!s.metrics().unwrap().is_empty(), "{name}");
+        }
+        let det = Scenario::load(&dir, "ppocr-det").unwrap();
+        let names: Vec<_> = det.metrics().unwrap().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["sqnr", "cosine", "max-abs-err", "mask-iou"]);
+        assert!(!det.metric.agreement);
+        let cls = Scenario::load(&dir, "ppocr-cls").unwrap();
+        assert!(cls.metric.agreement && cls.has_labels());
+        let r18 = Scenario::load(&dir, "resnet18-synthetic").unwrap();
+        let full = r18.full.clone().unwrap().resolve(false);
+        assert_eq!((full.eval_samples, full.throughput_batch), (Some(128), 64));
     }
 
     #[test]

@@ -220,3 +220,50 @@ fn compare_any_onnx_model_reports_fidelity_only() {
     let md = std::fs::read_to_string(out.join("quick.md")).unwrap();
     assert!(md.contains("fidelity"), "{md}");
 }
+
+#[test]
+fn an_opset_12_export_gets_per_channel_recipes_after_an_exact_raise_to_13() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("old.onnx");
+    let mut m = third_party_style();
+    m.opset_imports = vec![(String::new(), 12)];
+    // Resize-11 (the version of opsets 11 and 12) requires its roi input, even empty.
+    m.graph
+        .add_initializer(TensorData::from_f32("roi", vec![0], &[]));
+    let up = m.graph.nodes.iter_mut().find(|n| n.name == "up").unwrap();
+    up.inputs[1] = "roi".into();
+    m.save(&model).unwrap();
+    let out = dir.path().join("out");
+    let o = qbench(&[
+        "compare",
+        "--model",
+        model.to_str().unwrap(),
+        "--input-shape",
+        "x=1,3,16,16",
+        "--quick",
+        "--rounds",
+        "1",
+        "--eval-samples",
+        "16",
+        "--throughput-batch",
+        "8",
+        "--backends",
+        "ort,tract",
+        "--techniques",
+        "fp32,ort-static-u8s8-per-channel,pytorch-qnnpack",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("quick.json")).unwrap()).unwrap();
+    for r in json["rows"].as_array().unwrap() {
+        assert_eq!(r["status"], "ok", "{r}");
+        if r["technique"] != "fp32" {
+            let notes = r["notes"].as_str().unwrap_or("");
+            assert!(notes.contains("opset 12 raised to 13"), "{notes}");
+            assert!(r["cosine_vs_fp32"].as_f64().unwrap() > 0.95, "{r}");
+        }
+    }
+}

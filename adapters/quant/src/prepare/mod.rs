@@ -12,10 +12,12 @@
 mod batch_norm;
 mod constants;
 mod identity;
+mod opset;
 
 pub use batch_norm::fold_batch_norms;
 pub use constants::constants_to_initializers;
 pub use identity::remove_identities;
+pub use opset::raise_to_13;
 
 use qbench_onnx::Model;
 
@@ -28,7 +30,8 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Runs every pass: constants into initializers, no-op removal, batch-norm folding.
+/// Runs every pass: constants into initializers, no-op removal, batch-norm folding, and the
+/// raise of an opset-11/12 model to 13 where it is exact (per-channel weights need 13).
 pub fn pre_process(model: &Model) -> Result<Prepared> {
     let mut m = model.clone();
     let mut notes = Vec::new();
@@ -45,5 +48,10 @@ pub fn pre_process(model: &Model) -> Result<Prepared> {
         notes.push(format!("{n} BatchNormalization node(s) folded into Conv"));
     }
     m.graph.prune_initializers();
+    match raise_to_13(&mut m) {
+        Ok(Some(note)) => notes.push(note),
+        Ok(None) => {}
+        Err(why) => notes.push(format!("opset not raised to 13: {why}")),
+    }
     Ok(Prepared { model: m, notes })
 }
