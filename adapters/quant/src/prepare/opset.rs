@@ -124,6 +124,14 @@ pub fn raise_to_13(m: &mut Model) -> Result<Option<String>, String> {
         _ => return Ok(None),
     };
     let ranks = declared_ranks(&m.graph);
+    // Identity nodes: input -> output.
+    let identity_of: HashMap<&str, &str> = m
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "Identity" && default_domain(n))
+        .filter_map(|n| Some((n.inputs.first()?.as_str(), n.outputs.first()?.as_str())))
+        .collect();
     for n in m.graph.nodes.iter().filter(|n| default_domain(n)) {
         let op = n.op_type.as_str();
         match op {
@@ -133,7 +141,19 @@ pub fn raise_to_13(m: &mut Model) -> Result<Option<String>, String> {
                     .inputs
                     .first()
                     .and_then(|i| ranks.get(i.as_str()))
-                    .or_else(|| n.outputs.first().and_then(|o| ranks.get(o.as_str())));
+                    .or_else(|| n.outputs.first().and_then(|o| ranks.get(o.as_str())))
+                    .or_else(|| {
+                        // The output handed on unchanged (an Identity in front of the graph
+                        // output, as exporters write it) has the same rank.
+                        let mut t = n.outputs.first()?.as_str();
+                        while let Some(next) = identity_of.get(t) {
+                            if let Some(r) = ranks.get(next) {
+                                return Some(r);
+                            }
+                            t = next;
+                        }
+                        None
+                    });
                 let axis = n.attr_int("axis", 1);
                 let last = axis == -1 || rank.is_some_and(|&r| axis == r as i64 - 1);
                 if !last {
@@ -274,6 +294,13 @@ mod tests {
             "{e}"
         );
         assert_eq!(m, before);
+        // The rank is known through an Identity in front of the graph output.
+        let nodes = vec![
+            Node::new("sm", "Softmax", &["x"], &["p"]).with_attr("axis", Attribute::Int(1)),
+            Node::new("id", "Identity", &["p"], &["out"]),
+        ];
+        let mut m = model(11, nodes, vec![out("out", 2)]);
+        assert!(raise_to_13(&mut m).unwrap().is_some());
         // Unknown rank: refused too.
         let mut m = model(12, vec![Node::new("sm", "Softmax", &["x"], &["p"])], vec![]);
         assert!(raise_to_13(&mut m).unwrap_err().contains("unknown rank"));
