@@ -30,8 +30,35 @@ pub enum CropLabels {
 /// Whether sample `index` of a source seeded with `seed` is turned upside down (label 1 of
 /// [`CropLabels::Rotation180`]): a coin independent of the sample's own generator and of its
 /// file.
-pub(crate) fn flipped(seed: u64, index: usize) -> bool {
+fn flipped(seed: u64, index: usize) -> bool {
     splitmix64(splitmix64(seed ^ 0x0F1_1EB5) ^ index as u64) & 1 == 1
+}
+
+/// What optional labels mean for one sample, shared by every source that makes them.
+pub(crate) trait SampleLabels {
+    /// Whether sample `index` is turned upside down.
+    fn rotated(&self, seed: u64, index: usize) -> bool;
+    /// The label of sample `index`, if the source makes labels.
+    fn label(&self, seed: u64, index: usize) -> Option<u32>;
+    /// The suffix of the source's description.
+    fn describe(&self) -> &'static str;
+}
+
+impl SampleLabels for Option<CropLabels> {
+    fn rotated(&self, seed: u64, index: usize) -> bool {
+        *self == Some(CropLabels::Rotation180) && flipped(seed, index)
+    }
+
+    fn label(&self, seed: u64, index: usize) -> Option<u32> {
+        self.map(|CropLabels::Rotation180| u32::from(flipped(seed, index)))
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Some(CropLabels::Rotation180) => ", half rotated 180 degrees (labels 0/1)",
+            None => "",
+        }
+    }
 }
 
 /// Seeded random-resized crops of images decoded once, at open.
@@ -133,7 +160,7 @@ impl Dataset for ImageCrops {
         let b = self.sampler.sample(img.width(), img.height(), &mut rng);
         let window = imageops::crop_imm(img, b.left, b.top, b.width, b.height);
         let (h, w) = (self.crop.h, self.crop.w);
-        let rotate = self.labels == Some(CropLabels::Rotation180) && flipped(self.seed, index);
+        let rotate = self.labels.rotated(self.seed, index);
         match ((b.height, b.width) == (h, w), rotate) {
             (true, false) => self.packing.pack(&*window, out),
             (true, true) => self.packing.pack(&imageops::rotate180(&*window), out),
@@ -150,10 +177,7 @@ impl Dataset for ImageCrops {
     }
 
     fn label(&self, index: usize) -> Option<u32> {
-        match self.labels {
-            Some(CropLabels::Rotation180) => Some(u32::from(flipped(self.seed, index))),
-            None => None,
-        }
+        self.labels.label(self.seed, index)
     }
 
     fn describe(&self) -> String {
@@ -162,10 +186,7 @@ impl Dataset for ImageCrops {
             self.images.len(),
             self.count,
             self.seed,
-            match self.labels {
-                Some(CropLabels::Rotation180) => ", half rotated 180 degrees (labels 0/1)",
-                None => "",
-            }
+            self.labels.describe()
         )
     }
 }

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::dataset::check_read;
-use crate::image_crops::flipped;
+use crate::image_crops::SampleLabels;
 use crate::image_packing::ImagePacking;
 use crate::image_transform::RESIZE_FILTER;
 use crate::{splitmix64, Crop, CropLabels, DataError, Dataset, Normalizer, Preprocess};
@@ -208,7 +208,7 @@ impl Dataset for TextLines {
         check_read(self, index, out)?;
         let line = self.render(&self.line(index));
         let mut img = imageops::resize(&line, self.crop.w, self.crop.h, RESIZE_FILTER);
-        if self.labels == Some(CropLabels::Rotation180) && flipped(self.seed, index) {
+        if self.labels.rotated(self.seed, index) {
             imageops::rotate180_in_place(&mut img);
         }
         self.packing.pack(&img, out);
@@ -217,10 +217,7 @@ impl Dataset for TextLines {
     }
 
     fn label(&self, index: usize) -> Option<u32> {
-        match self.labels {
-            Some(CropLabels::Rotation180) => Some(u32::from(flipped(self.seed, index))),
-            None => None,
-        }
+        self.labels.label(self.seed, index)
     }
 
     fn describe(&self) -> String {
@@ -234,10 +231,7 @@ impl Dataset for TextLines {
             self.size,
             self.count,
             self.seed,
-            match self.labels {
-                Some(CropLabels::Rotation180) => ", half rotated 180 degrees (labels 0/1)",
-                None => "",
-            }
+            self.labels.describe()
         )
     }
 }

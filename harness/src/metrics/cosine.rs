@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::{mean_ci95, only_params, paired, Inputs, Metric, Score};
+use super::{only_params, per_sample_mean, Inputs, Metric, Score};
 use crate::measure::logits::cosine;
 
 pub struct Cosine;
@@ -21,16 +21,7 @@ impl Metric for Cosine {
     }
 
     fn score(&self, inputs: &Inputs) -> Result<Option<Score>> {
-        let Some((r, m)) = paired(inputs)? else {
-            return Ok(None);
-        };
-        let per_sample: Vec<f64> = r
-            .data
-            .chunks(r.classes)
-            .zip(m.data.chunks(m.classes))
-            .map(|(a, b)| cosine(a, b))
-            .collect();
-        Ok(Some(mean_ci95(&per_sample)))
+        per_sample_mean(inputs, cosine)
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::{mean_ci95, only_params, paired, Inputs, Metric, Score};
+use super::{only_params, per_sample_mean, Inputs, Metric, Score};
 
 pub struct Kl;
 
@@ -31,24 +31,15 @@ impl Metric for Kl {
     }
 
     fn score(&self, inputs: &Inputs) -> Result<Option<Score>> {
-        let Some((r, m)) = paired(inputs)? else {
-            return Ok(None);
-        };
-        let per_sample: Vec<f64> = r
-            .data
-            .chunks(r.classes)
-            .zip(m.data.chunks(m.classes))
-            .map(|(a, b)| {
-                let (lp, lq) = (log_softmax(a), log_softmax(b));
-                // Rounding can make a near-zero sum of non-negative terms slightly negative.
-                lp.iter()
-                    .zip(&lq)
-                    .map(|(p, q)| p.exp() * (p - q))
-                    .sum::<f64>()
-                    .max(0.0)
-            })
-            .collect();
-        Ok(Some(mean_ci95(&per_sample)))
+        per_sample_mean(inputs, |a, b| {
+            let (lp, lq) = (log_softmax(a), log_softmax(b));
+            // Rounding can make a near-zero sum of non-negative terms slightly negative.
+            lp.iter()
+                .zip(&lq)
+                .map(|(p, q)| p.exp() * (p - q))
+                .sum::<f64>()
+                .max(0.0)
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
-use super::{mean_ci95, only_params, paired, Inputs, Metric, Score};
+use super::{only_params, per_sample_mean, Inputs, Metric, Score};
 
 pub struct MaskIou {
     threshold: f32,
@@ -34,29 +34,20 @@ impl Metric for MaskIou {
     }
 
     fn score(&self, inputs: &Inputs) -> Result<Option<Score>> {
-        let Some((r, m)) = paired(inputs)? else {
-            return Ok(None);
-        };
         let t = self.threshold;
-        let per_sample: Vec<f64> = r
-            .data
-            .chunks(r.classes)
-            .zip(m.data.chunks(m.classes))
-            .map(|(a, b)| {
-                let (mut inter, mut union) = (0usize, 0usize);
-                for (x, y) in a.iter().zip(b) {
-                    let (p, q) = (*x > t, *y > t);
-                    inter += usize::from(p && q);
-                    union += usize::from(p || q);
-                }
-                if union == 0 {
-                    1.0
-                } else {
-                    inter as f64 / union as f64
-                }
-            })
-            .collect();
-        Ok(Some(mean_ci95(&per_sample)))
+        per_sample_mean(inputs, |a, b| {
+            let (mut inter, mut union) = (0usize, 0usize);
+            for (x, y) in a.iter().zip(b) {
+                let (p, q) = (*x > t, *y > t);
+                inter += usize::from(p && q);
+                union += usize::from(p || q);
+            }
+            if union == 0 {
+                1.0
+            } else {
+                inter as f64 / union as f64
+            }
+        })
     }
 }
 

@@ -162,6 +162,24 @@ pub fn paired<'a>(inputs: &Inputs<'a>) -> Result<Option<(&'a Logits, &'a Logits)
     Ok(Some((r, m)))
 }
 
+/// `f(reference row, model row)` for every sample, averaged with its 95% interval (`None`
+/// without a reference).
+pub fn per_sample_mean(
+    inputs: &Inputs,
+    f: impl Fn(&[f32], &[f32]) -> f64,
+) -> Result<Option<Score>> {
+    let Some((r, m)) = paired(inputs)? else {
+        return Ok(None);
+    };
+    let values: Vec<f64> = r
+        .data
+        .chunks(r.classes)
+        .zip(m.data.chunks(m.classes))
+        .map(|(a, b)| f(a, b))
+        .collect();
+    Ok(Some(mean_ci95(&values)))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
