@@ -12,7 +12,7 @@ use qbench_core::{Artifact, Batch};
 use qbench_data::Dataset;
 use qbench_onnx::{DType, Model, ValueInfo};
 use qbench_ort::TapSession;
-use qbench_quant::recipe::ActivationSource;
+use qbench_quant::recipe::{ActivationSource, Tensors};
 use qbench_quant::QuantError;
 
 use crate::calibration::{batches, real_part, CandleCalibration, CALIBRATION_BATCH};
@@ -118,16 +118,32 @@ impl ActivationSource for OrtCalibration {
         &mut self,
         sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,
     ) -> qbench_quant::Result<()> {
+        self.visit_batches(&mut |tensors| {
+            tensors
+                .iter()
+                .try_for_each(|&(name, values)| sink(name, values))
+        })
+    }
+
+    /// The graph input and every exposed tensor of a batch together (after the run).
+    fn visit_batches(
+        &mut self,
+        sink: &mut dyn FnMut(&Tensors) -> qbench_quant::Result<()>,
+    ) -> qbench_quant::Result<()> {
         let len = self.data.len();
+        let input = self.input.name.as_str();
         for b in batches(self.data.as_ref(), &self.input, self.batch, self.fixed) {
             let (start, x, dims) = b.map_err(|e| {
                 QuantError::InvalidArgument(format!("reading the calibration split: {e:#}"))
             })?;
             let (rows, real) = (dims[0], dims[0].min(len - start));
             let mut failure = None;
-            sink(&self.input.name, real_part(&x, rows, real))?;
-            let mut forward = |name: &str, v: &[f32]| {
-                sink(name, real_part(v, rows, real)).map_err(|e| {
+            let mut forward = |outputs: &[(&str, &[f32])]| {
+                let tensors: Vec<(&str, &[f32])> = std::iter::once((input, x.as_slice()))
+                    .chain(outputs.iter().copied())
+                    .map(|(name, v)| (name, real_part(v, rows, real)))
+                    .collect();
+                sink(&tensors).map_err(|e| {
                     let msg = e.to_string();
                     failure = Some(e);
                     msg
@@ -137,7 +153,7 @@ impl ActivationSource for OrtCalibration {
                 data: &x,
                 dims: &dims,
             };
-            if let Err(e) = self.session.run(&batch, &mut forward) {
+            if let Err(e) = self.session.run_all(&batch, &mut forward) {
                 return Err(failure.unwrap_or_else(|| {
                     QuantError::InvalidArgument(format!("calibration run failed: {e}"))
                 }));

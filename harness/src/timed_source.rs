@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use qbench_onnx::Model;
-use qbench_quant::recipe::ActivationSource;
+use qbench_quant::recipe::{ActivationSource, Tensors};
 use qbench_quant::Range;
 
 /// Wraps a calibration source and times what goes through it.
@@ -62,6 +62,17 @@ impl ActivationSource for TimedSource<'_> {
     ) -> qbench_quant::Result<()> {
         let start = Instant::now();
         let r = self.inner.visit(sink);
+        self.calibration += start.elapsed();
+        self.images += self.images_per_pass as u64;
+        r
+    }
+
+    fn visit_batches(
+        &mut self,
+        sink: &mut dyn FnMut(&Tensors) -> qbench_quant::Result<()>,
+    ) -> qbench_quant::Result<()> {
+        let start = Instant::now();
+        let r = self.inner.visit_batches(sink);
         self.calibration += start.elapsed();
         self.images += self.images_per_pass as u64;
         r

@@ -15,6 +15,12 @@ use qbench_core::{AdapterError, Batch};
 use crate::runtime::runtime;
 use crate::BACKEND;
 
+/// A batch's float outputs as `(name, values)`, in output order.
+pub type Outputs<'a> = [(&'a str, &'a [f32])];
+
+/// What a sink returns: `Err(reason)` stops the run.
+pub type SinkResult = Result<(), String>;
+
 /// A model loaded to return all its float outputs by name.
 pub struct TapSession {
     inner: OrtInner,
@@ -72,7 +78,20 @@ impl TapSession {
     pub fn run(
         &mut self,
         batch: &Batch,
-        sink: &mut dyn FnMut(&str, &[f32]) -> Result<(), String>,
+        sink: &mut dyn FnMut(&str, &[f32]) -> SinkResult,
+    ) -> Result<(), AdapterError> {
+        self.run_all(batch, &mut |tensors| {
+            tensors
+                .iter()
+                .try_for_each(|&(name, values)| sink(name, values))
+        })
+    }
+
+    /// Runs one batch and hands all its float32 outputs to `sink` at once, in output order.
+    pub fn run_all(
+        &mut self,
+        batch: &Batch,
+        sink: &mut dyn FnMut(&Outputs) -> SinkResult,
     ) -> Result<(), AdapterError> {
         let run_err = |reason: String| AdapterError::Run {
             backend: BACKEND,
@@ -84,14 +103,14 @@ impl TapSession {
             .inner
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(|e| run_err(e.to_string()))?;
-        for name in &self.outputs {
-            let Some(value) = outputs.get(name) else {
-                continue;
-            };
-            if let Ok((_, data)) = value.try_extract_tensor::<f32>() {
-                sink(name, data).map_err(run_err)?;
-            }
-        }
-        Ok(())
+        let tensors: Vec<(&str, &[f32])> = self
+            .outputs
+            .iter()
+            .filter_map(|name| {
+                let (_, data) = outputs.get(name)?.try_extract_tensor::<f32>().ok()?;
+                Some((name.as_str(), data))
+            })
+            .collect();
+        sink(&tensors).map_err(run_err)
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use qbench_onnx::Model;
+use qbench_quant::observer::histogram::Extent;
 use qbench_quant::observer::{
     EntropyObserver, MinMaxObserver, Observer, PercentileObserver, TorchHistogramObserver,
 };
@@ -71,6 +72,25 @@ fn observers(c: &mut Criterion) {
             let mut o = make();
             o.observe(batch).unwrap();
             b.iter(|| o.observe(black_box(batch)).unwrap());
+        });
+    }
+    // What `ort-static-entropy` / `-percentile` run on their second pass: whole-set edges, on a
+    // ReLU output (half the values exactly 0, on an edge of the symmetric histogram).
+    let relu: Vec<f32> = batch.iter().map(|v| v.max(0.0)).collect();
+    let extent = Extent::of(&relu).unwrap();
+    type MakeWhole = fn(Extent) -> Box<dyn Observer>;
+    let whole: Vec<(&str, MakeWhole)> = vec![
+        ("entropy_whole_set_relu", |e| {
+            Box::new(EntropyObserver::ort_whole_set(e))
+        }),
+        ("percentile_whole_set_relu", |e| {
+            Box::new(PercentileObserver::ort_whole_set(e))
+        }),
+    ];
+    for (name, make) in whole {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &relu, |b, relu| {
+            let mut o = make(extent);
+            b.iter(|| o.observe(black_box(relu)).unwrap());
         });
     }
     g.finish();

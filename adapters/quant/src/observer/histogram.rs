@@ -179,58 +179,51 @@ fn histogram_uniform_of(
         last += 0.5;
     }
     let edges = linspace_f32(first, last, n + 1);
-    let mut counts = vec![0u64; n];
-    // numpy guesses the bin as ((x - first) / (last - first)) * n and then corrects it by one
-    // step against the edges; multiplying by the reciprocal gives the same guess to within one
-    // bin, and stepping until `edges[i] <= x < edges[i + 1]` lands on numpy's bin exactly.
-    let scale = n as f32 / (last - first);
-    for &v in data {
-        let x = if abs { v.abs() } else { v };
-        if !(x >= first && x <= last) {
-            continue;
-        }
-        let mut idx = (((x - first) * scale) as usize).min(n - 1);
-        while idx > 0 && x < edges[idx] {
-            idx -= 1;
-        }
-        while idx + 1 < n && x >= edges[idx + 1] {
-            idx += 1;
-        }
-        counts[idx] += 1;
-    }
+    let counts = if abs {
+        count_bins::<true>(data, &edges)
+    } else {
+        count_bins::<false>(data, &edges)
+    };
     (counts, edges)
 }
 
 /// `np.histogram(data, bins=edges)` (explicit, increasing edges): bin `i` counts
 /// `e[i] <= x < e[i+1]`, the last bin is closed, values outside are ignored.
 pub(crate) fn histogram_edges(data: &[f32], edges: &[f32]) -> Vec<u64> {
+    count_bins::<false>(data, edges)
+}
+
+/// Counts of `x` (or `|x|` when `ABS`) in bins `e[i] <= x < e[i+1]` of increasing `edges`, the
+/// last bin closed, values outside (and NaN) ignored: numpy's bin for every value.
+fn count_bins<const ABS: bool>(data: &[f32], edges: &[f32]) -> Vec<u64> {
     let n = edges.len().saturating_sub(1);
     let mut counts = vec![0u64; n];
     if n == 0 {
         return counts;
     }
     let (first, last) = (edges[0], edges[n]);
-    // The bin is the last edge <= x (numpy's searchsorted). Guess it arithmetically, as if the
-    // edges were uniform, then step to the exact one: O(1) per value for the near-uniform edges
-    // the observers use, and exact for any increasing edges.
-    let scale = if last > first {
-        n as f32 / (last - first)
-    } else {
-        0.0
-    };
-    for &x in data {
+    // numpy's guess, `((x - first) / (last - first)) * n` (its formula: a value in the middle
+    // of a symmetric range, such as the zeros of a ReLU output, lands exactly on its bin; a
+    // multiplication by the reciprocal missed it by one for some ranges, and the correction
+    // became a branch as unpredictable as the data), then steps until
+    // `edges[i] <= x < edges[i + 1]`: numpy's bin exactly, O(1) per value for the near-uniform
+    // edges the observers use, exact for any increasing edges. The guess converts through `i32`
+    // (one instruction; bins never exceed `MAX_HISTOGRAM_BINS`): the saturating conversion to
+    // `usize` made binning a third slower.
+    let (width, bins) = (last - first, n as f32);
+    let top = i32::try_from(n - 1).unwrap_or(i32::MAX);
+    for &v in data {
+        let x = if ABS { v.abs() } else { v };
         if !(x >= first && x <= last) {
             continue;
         }
-        if x == last {
-            counts[n - 1] += 1;
-            continue;
-        }
-        let mut idx = (((x - first) * scale) as usize).min(n - 1);
-        while idx > 0 && edges[idx] > x {
+        let mut idx = (((x - first) / width * bins) as i32).clamp(0, top) as usize;
+        // `edges[0] <= x`, so this loop needs no `idx > 0` test (which split the zeros of a
+        // ReLU output from the rest); the last bin is closed.
+        while x < edges[idx] {
             idx -= 1;
         }
-        while idx + 1 < n && edges[idx + 1] <= x {
+        while x >= edges[idx + 1] && idx + 1 < n {
             idx += 1;
         }
         counts[idx] += 1;
@@ -670,6 +663,58 @@ mod tests {
         // Explicit edges: outside values ignored, last edge closed.
         let c = histogram_edges(&[-1.0, 0.0, 0.99, 1.0, 2.0, 2.5], &[0.0, 1.0, 2.0]);
         assert_eq!(c, vec![2, 2]);
+    }
+
+    /// numpy's rule by its definition: the last edge `<= x` (`searchsorted(side="right") - 1`).
+    fn reference_counts(data: &[f32], edges: &[f32]) -> Vec<u64> {
+        let n = edges.len() - 1;
+        let mut counts = vec![0u64; n];
+        for &x in data {
+            if !(x >= edges[0] && x <= edges[n]) {
+                continue;
+            }
+            let i = edges
+                .partition_point(|&e| e <= x)
+                .saturating_sub(1)
+                .min(n - 1);
+            counts[i] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn sub_histogram_counting_matches_the_definition() {
+        // Runs of equal values (ReLU zeros), values on edges, outside, NaN, a ragged tail, and
+        // edges that are uniform, grown by arange, or uneven.
+        let mut s = 7u32;
+        let mut data: Vec<f32> = (0..10_003)
+            .map(|i| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                match i % 7 {
+                    0..=2 => 0.0,
+                    3 => (s >> 8) as f32 / (1u32 << 24) as f32 * 6.0 - 3.0,
+                    4 => ((s >> 28) as f32) * 0.25 - 1.0,
+                    5 => -((s >> 9) as f32 / (1u32 << 23) as f32),
+                    _ => (s >> 20) as f32,
+                }
+            })
+            .collect();
+        data.push(f32::NAN);
+        let uniform = linspace_f32(-2.0, 2.0, 129);
+        let mut grown = linspace_f32(0.0, 1.0, 33);
+        grown.extend(arange_f32(1.0 + 1.0 / 32.0, 3.0, 1.0 / 32.0));
+        let uneven = vec![-1.0, -0.3, 0.0, 0.0, 0.001, 0.5, 2.5];
+        for edges in [uniform, grown, uneven] {
+            assert_eq!(
+                histogram_edges(&data, &edges),
+                reference_counts(&data, &edges)
+            );
+            let abs: Vec<f32> = data.iter().map(|v| v.abs()).collect();
+            let (c, e) = histogram_uniform_abs(&data, 64, 0.0, 2.0);
+            assert_eq!(c, reference_counts(&abs, &e));
+            let (c, e) = histogram_uniform(&data, 2048, -3.0, 3.0);
+            assert_eq!(c, reference_counts(&data, &e));
+        }
     }
 
     #[test]

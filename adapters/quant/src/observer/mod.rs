@@ -34,8 +34,8 @@ pub use percentile::PercentileObserver;
 use crate::error::{check_finite, Result};
 use crate::params::Range;
 
-/// A streaming range estimator.
-pub trait Observer {
+/// A streaming range estimator (`Send`: the observers of one batch's tensors run in parallel).
+pub trait Observer: Send {
     /// Feeds one batch of values (any shape, flattened).
     fn observe(&mut self, batch: &[f32]) -> Result<()>;
     /// The calibrated range; fails with [`crate::QuantError::NoData`] before any data.
@@ -44,6 +44,21 @@ pub trait Observer {
     fn name(&self) -> &'static str;
     /// Number of non-empty batches observed so far.
     fn batches(&self) -> usize;
+}
+
+impl<O: Observer + ?Sized> Observer for Box<O> {
+    fn observe(&mut self, batch: &[f32]) -> Result<()> {
+        (**self).observe(batch)
+    }
+    fn range(&self) -> Result<Range> {
+        (**self).range()
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn batches(&self) -> usize {
+        (**self).batches()
+    }
 }
 
 /// Finite check of batch number `index` (0-based) for observer `name`; returns the batch's

@@ -28,10 +28,20 @@ use crate::error::Result;
 use crate::observer::Observer;
 use crate::params::Range;
 
+/// One batch's tensors as `(name, values)`, in the order the source produced them.
+pub type Tensors<'a> = [(&'a str, &'a [f32])];
+
 /// Runs the FP32 model over the calibration split and shows every tensor to a sink:
 /// `sink(name, values)` once per batch for the graph input and each node output.
 pub trait ActivationSource {
     fn visit(&mut self, sink: &mut dyn FnMut(&str, &[f32]) -> Result<()>) -> Result<()>;
+
+    /// Like [`ActivationSource::visit`], with the tensors of one batch handed over together
+    /// (`sink` once per batch), so that their observers can run in parallel. Sources that produce
+    /// a batch's tensors one at a time keep this default: one tensor per call.
+    fn visit_batches(&mut self, sink: &mut dyn FnMut(&Tensors) -> Result<()>) -> Result<()> {
+        self.visit(&mut |name, values| sink(&[(name, values)]))
+    }
 
     /// Global min/max of every tensor over the calibration split (the MinMax observer most
     /// recipes share). Sources may cache it across techniques.
@@ -95,22 +105,9 @@ pub fn calibrate<S: ActivationSource + ?Sized>(
 /// non-empty batch).
 pub fn calibrate_named<S: ActivationSource + ?Sized>(
     calib: &mut S,
-    mut make: impl FnMut(&str) -> Result<Box<dyn Observer>>,
+    make: impl FnMut(&str) -> Result<Box<dyn Observer>>,
 ) -> Result<HashMap<String, Range>> {
-    let mut observers: HashMap<String, Box<dyn Observer>> = HashMap::new();
-    calib.visit(&mut |name, values| {
-        // Look up before allocating a key: this runs for every tensor of every batch.
-        let obs = match observers.get_mut(name) {
-            Some(o) => o,
-            None if values.is_empty() => return Ok(()),
-            None => match observers.entry(name.to_string()) {
-                Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => v.insert(make(name)?),
-            },
-        };
-        obs.observe(values).map_err(|e| e.context(name.to_string()))
-    })?;
-    observers
+    observe_all(calib, make)?
         .into_iter()
         .map(|(name, o)| {
             o.range()
@@ -118,4 +115,140 @@ pub fn calibrate_named<S: ActivationSource + ?Sized>(
                 .map_err(|e| e.context(name))
         })
         .collect()
+}
+
+/// Streams the calibration split through one observer per tensor (made by `make` at the
+/// tensor's first non-empty batch) and returns them. The observers of one batch's tensors run
+/// in parallel on rayon's pool: a histogram pass is otherwise one core binning while the other
+/// idles (the runtime has finished the batch by then). Each observer still sees its batches in
+/// order, so results do not depend on the number of threads.
+pub fn observe_all<S, O>(
+    calib: &mut S,
+    mut make: impl FnMut(&str) -> Result<O>,
+) -> Result<Vec<(String, O)>>
+where
+    S: ActivationSource + ?Sized,
+    O: Observer + Send,
+{
+    let mut observers: Vec<(String, O)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    calib.visit_batches(&mut |tensors| {
+        // This batch's values for each observer, by the observer's index.
+        let mut work: Vec<Option<&[f32]>> = vec![None; observers.len()];
+        for &(name, values) in tensors {
+            // Look up before allocating a key: this runs for every tensor of every batch.
+            let i = match index.get(name) {
+                Some(&i) => i,
+                None if values.is_empty() => continue,
+                None => match index.entry(name.to_string()) {
+                    Entry::Occupied(o) => *o.get(),
+                    Entry::Vacant(v) => {
+                        observers.push((name.to_string(), make(name)?));
+                        work.push(None);
+                        *v.insert(observers.len() - 1)
+                    }
+                },
+            };
+            work[i] = Some(values);
+        }
+        let run = |((name, o), v): (&mut (String, O), &Option<&[f32]>)| -> Result<()> {
+            match v {
+                Some(v) => o.observe(v).map_err(|e| e.context(name.clone())),
+                None => Ok(()),
+            }
+        };
+        // The first failure in tensor order, whichever thread met it.
+        let results: Vec<Result<()>> = if tensors.len() > 1 {
+            use rayon::prelude::*;
+            observers
+                .par_iter_mut()
+                .zip(work.par_iter())
+                .map(run)
+                .collect()
+        } else {
+            observers.iter_mut().zip(work.iter()).map(run).collect()
+        };
+        results.into_iter().collect()
+    })?;
+    Ok(observers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::MinMaxObserver;
+    use crate::QuantError;
+
+    /// Three tensors per batch, handed over together or one at a time.
+    struct Batches {
+        together: bool,
+        batches: Vec<Vec<(&'static str, Vec<f32>)>>,
+    }
+
+    impl ActivationSource for Batches {
+        fn visit(&mut self, sink: &mut dyn FnMut(&str, &[f32]) -> Result<()>) -> Result<()> {
+            for b in &self.batches {
+                for (name, v) in b {
+                    sink(name, v)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn visit_batches(&mut self, sink: &mut dyn FnMut(&Tensors) -> Result<()>) -> Result<()> {
+            if !self.together {
+                return self.visit(&mut |name, values| sink(&[(name, values)]));
+            }
+            for b in &self.batches {
+                let t: Vec<(&str, &[f32])> = b.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                sink(&t)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn source(together: bool, poison: bool) -> Batches {
+        let batches = (0..4)
+            .map(|k| {
+                let k = k as f32;
+                let mut c = vec![k, -2.0 * k];
+                if poison && k == 2.0 {
+                    c.push(f32::NAN);
+                }
+                vec![
+                    ("a", vec![k, k + 1.0]),
+                    ("b", if poison && k == 2.0 { vec![f32::INFINITY] } else { vec![-k] }),
+                    ("c", c),
+                    // Appears from the second batch on, and empty in the first.
+                    ("d", if k == 0.0 { vec![] } else { vec![k * 10.0] }),
+                ]
+            })
+            .collect();
+        Batches { together, batches }
+    }
+
+    #[test]
+    fn parallel_observers_give_the_sequential_ranges() {
+        let make = || Box::new(MinMaxObserver::global()) as Box<dyn Observer>;
+        let par = calibrate(&mut source(true, false), make).unwrap();
+        let seq = calibrate(&mut source(false, false), make).unwrap();
+        assert_eq!(par, seq);
+        assert_eq!(par["a"], Range::new(0.0, 4.0).unwrap());
+        assert_eq!(par["c"], Range::new(-6.0, 3.0).unwrap());
+        assert_eq!(par["d"], Range::new(10.0, 30.0).unwrap());
+        assert_eq!(par.len(), 4);
+    }
+
+    #[test]
+    fn the_first_bad_tensor_of_a_batch_is_named_whichever_thread_met_it() {
+        for together in [true, false] {
+            let err = calibrate(&mut source(together, true), || {
+                Box::new(MinMaxObserver::global())
+            })
+            .unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with("b: "), "{msg}");
+            assert!(matches!(err, QuantError::Context { .. }), "{err:?}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use qbench_core::Format;
 use qbench_onnx::Model;
 
-use super::{calibrate_named, ActivationSource, Quantized, Technique};
+use super::{calibrate_named, observe_all, ActivationSource, Quantized, Technique};
 use crate::error::{QuantError, Result};
 use crate::observer::histogram::{Extent, ExtentObserver};
 use crate::observer::{EntropyObserver, Observer, PercentileObserver};
@@ -69,14 +69,10 @@ impl OrtStatic {
             OrtCalibration::Percentile => |e| Box::new(PercentileObserver::ort_whole_set(e)),
         };
         // Pass 1: the whole set's extent of every tensor.
-        let mut extents: HashMap<String, ExtentObserver> = HashMap::new();
-        calib.visit(&mut |name, values| {
-            extents
-                .entry(name.to_string())
-                .or_default()
-                .observe(values)
-                .map_err(|e| e.context(name.to_string()))
-        })?;
+        let extents: HashMap<String, ExtentObserver> =
+            observe_all(calib, |_| Ok(ExtentObserver::new()))?
+                .into_iter()
+                .collect();
         // Pass 2: histograms on the whole set's edges.
         calibrate_named(calib, |name| {
             let extent = extents.get(name).and_then(|o| o.extent()).ok_or_else(|| {
