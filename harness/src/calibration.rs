@@ -64,7 +64,7 @@ pub fn batches<'a>(
 /// samples of a fixed-batch model are not calibration data); tensors without the batch as
 /// their leading dimension are kept whole.
 pub fn real_part(v: &[f32], rows: usize, real: usize) -> &[f32] {
-    if real < rows && v.len() % rows == 0 {
+    if real < rows && v.len().is_multiple_of(rows) {
         &v[..v.len() / rows * real]
     } else {
         v

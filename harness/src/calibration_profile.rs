@@ -184,6 +184,13 @@ pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
             .map(|t| t.name().to_string())
             .collect()
     } else {
+        let known: Vec<&str> = registry::technique_names()
+            .into_iter()
+            .filter(|t| *t != registry::FP32)
+            .collect();
+        if let Some(bad) = techniques.iter().find(|t| !known.contains(&t.as_str())) {
+            bail!("unknown technique '{bad}' (known: {})", known.join(", "));
+        }
         techniques.to_vec()
     };
     let reference = spawn(dir, scenario, "fp32-inference")?;

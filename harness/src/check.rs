@@ -27,6 +27,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use crate::record::{Row, Run, Status};
+use crate::registry::FP32;
 
 /// How well two runs of the same cells agree (on a shared, noisy machine absolute times drift between runs).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,7 +113,7 @@ fn latency_ratios(run: &Run) -> HashMap<String, f64> {
     let fp32: HashMap<(&str, usize, usize), f64> = run
         .rows
         .iter()
-        .filter(|r| r.technique == "fp32")
+        .filter(|r| r.technique == FP32)
         .filter_map(|r| {
             Some((
                 (r.backend.as_str(), r.batch, r.threads),
@@ -186,7 +187,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
     };
     // Growth of every latency ratio, per backend: the shift they share comes through FP32.
     let mut growths: HashMap<&str, Vec<(String, f64)>> = HashMap::new();
-    for b in baseline.rows.iter().filter(|r| r.technique != "fp32") {
+    for b in baseline.rows.iter().filter(|r| r.technique != FP32) {
         let k = key(b);
         if let (Some(bq), Some(rq)) = (base_ratio.get(&k), run_ratio.get(&k)) {
             growths
@@ -283,7 +284,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                 });
             }
         }
-        if b.technique != "fp32" {
+        if b.technique != FP32 {
             if let (Some(bq), Some(rq)) = (base_ratio.get(&k), run_ratio.get(&k)) {
                 let growth = (rq / bq - 1.0) * 100.0;
                 let shift = common(b.backend.as_str(), &k);

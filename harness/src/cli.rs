@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every technique on every backend for a scenario and print the comparison table.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Train a scenario's model with candle and export it to ONNX (release build advised).
     Train(TrainArgs),
     /// List the available scenarios.
@@ -106,6 +106,10 @@ pub struct CompareArgs {
     /// for piping (the files are written either way; progress goes to stderr).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Print every column in the terminal table (about 300 columns wide); the default table
+    /// fits 120 columns, and the files always hold every column.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// Stdout format of `compare`.

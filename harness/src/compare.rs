@@ -1,11 +1,11 @@
 //! `qbench compare`: plan the cells, run each in a child process, collect rows, write reports.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{bail, Context, Result};
 use qbench_core::Support;
 
 use crate::cell::{CellOutcome, CellPart};
@@ -16,6 +16,7 @@ use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
 use crate::measure::stats::LatencyStats;
 use crate::plan::CellSpec;
+use crate::progress::Progress;
 use crate::record::{Row, RowKey, Run, Settings, Status};
 use crate::registry;
 use crate::report::{self, Reporter};
@@ -143,6 +144,12 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         .out
         .clone()
         .unwrap_or_else(|| results.join(&scenario.name));
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "--out {}: this is a file; the results go in a folder (give a folder's path)",
+            out.display()
+        );
+    }
     let names = registry::technique_names();
     if let Some(t) = args
         .techniques
@@ -263,13 +270,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     )?;
     let combos = s.batch.len() * s.threads.len();
     let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:25}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
+    let bar = Progress::new(total);
     let stem = if s.quick { "quick" } else { "compare" };
     let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
     // FP32 logits written in this run, per (backend, threads), in the order written.
@@ -383,14 +384,14 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         if row.status == Status::Ok {
             row.packed_bytes = p.packed_bytes;
         }
-        bar.println(format!(
+        let line = format!(
             "{:<30} {:<7} b{:<3} t{:<2} {}",
             row.technique,
             row.backend,
             row.batch,
             row.threads,
             summary(&row)
-        ));
+        );
         run.rows.push(row);
         fill_agreement(
             &mut run.rows,
@@ -404,6 +405,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         } else {
             s.rounds as u64
         });
+        bar.println(line);
     }
     further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
     fill_agreement(
@@ -413,13 +415,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         opts.scenario.metric.agreement,
     );
     bar.finish_and_clear();
-    let mut stdout = std::io::stdout();
-    match args.format {
-        OutputFormat::Table => report::Terminal.render(&run, &mut stdout)?,
-        OutputFormat::Md => report::Markdown.render(&run, &mut stdout)?,
-        OutputFormat::Csv => report::Csv.render(&run, &mut stdout)?,
-        OutputFormat::Json => report::Json.render(&run, &mut stdout)?,
-    }
+    // The files first: a reader that closes stdout early (`| head`) must not cost the results.
     let mut written = Vec::new();
     for r in [
         &report::Json as &dyn Reporter,
@@ -436,15 +432,43 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if args.format == OutputFormat::Table {
-        println!("{results_line}");
-    } else {
+    let mut stdout = std::io::stdout().lock();
+    let printed = match args.format {
+        OutputFormat::Table => if args.wide {
+            &report::Terminal as &dyn Reporter
+        } else {
+            &report::Compact
+        }
+        .render(&run, &mut stdout)
+        .and_then(|()| writeln!(stdout, "{results_line}").map_err(Into::into)),
+        OutputFormat::Md => report::Markdown.render(&run, &mut stdout),
+        OutputFormat::Csv => report::Csv.render(&run, &mut stdout),
+        OutputFormat::Json => report::Json.render(&run, &mut stdout),
+    };
+    if args.format != OutputFormat::Table {
         eprintln!("{results_line}");
     }
+    ignore_closed_pipe(printed)?;
     if run.rows.iter().all(|r| r.status != Status::Ok) {
         bail!("no cell could be measured");
     }
     Ok(())
+}
+
+/// A reader that stopped reading stdout (`qbench compare | head`) is not an error: the results
+/// files are written by then. Any other failure to print is.
+fn ignore_closed_pipe(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(())
+        }
+        other => other.context("cannot print the results to stdout"),
+    }
 }
 
 /// Rounds 2..R: one more latency round of every measured cell per pass, each in a fresh
@@ -454,11 +478,15 @@ fn further_rounds(
     runner: &Runner,
     run: &mut Run,
     pending: &mut [Pending],
-    bar: &ProgressBar,
+    bar: &Progress,
     out: &Path,
     stem: &str,
 ) -> Result<()> {
     for round in 2..=run.settings.rounds {
+        bar.println(format!(
+            "latency round {round}/{} of the cells measured",
+            run.settings.rounds
+        ));
         let order: Vec<usize> = if round % 2 == 0 {
             (0..pending.len()).rev().collect()
         } else {
@@ -651,5 +679,23 @@ fn fill_agreement(
                 r.mcnemar_p = Some(p.p_value);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_stdout_is_not_an_error_but_other_print_failures_are() {
+        let pipe = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed");
+        assert!(ignore_closed_pipe(Err(anyhow::Error::from(pipe).context("printing"))).is_ok());
+        let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let err = ignore_closed_pipe(Err(full.into())).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot print the results"),
+            "{err:#}"
+        );
+        assert!(ignore_closed_pipe(Ok(())).is_ok());
     }
 }

@@ -17,6 +17,7 @@ pub mod model_io;
 pub mod model_scenario;
 pub mod ort_calibration;
 pub mod plan;
+pub mod progress;
 pub mod publish;
 pub mod record;
 pub mod registry;

@@ -29,9 +29,23 @@ fn main() -> ExitCode {
                     .unwrap_or_default()
             );
         }),
-        Command::Scenarios => scenario::list(&dir).map(|list| {
+        Command::Scenarios => scenario::list(&dir).and_then(|list| {
+            let mut broken = 0;
             for (name, description) in list {
-                println!("{name:<12} {description}");
+                match description {
+                    Ok(d) => println!("{name:<12} {d}"),
+                    Err(e) => {
+                        broken += 1;
+                        println!("{name:<12} cannot be loaded: {e:#}");
+                    }
+                }
+            }
+            match broken {
+                0 => Ok(()),
+                n => Err(anyhow::anyhow!(
+                    "{n} scenario file(s) in {} cannot be loaded (see above)",
+                    dir.display()
+                )),
             }
         }),
         Command::Backends => {

@@ -226,6 +226,19 @@ pub struct Run {
     pub rows: Vec<Row>,
 }
 
+impl Run {
+    /// The FP32 row measured like `r` (same backend, batch and threads), if it ran.
+    pub fn fp32_of(&self, r: &Row) -> Option<&Row> {
+        self.rows.iter().find(|f| {
+            f.technique == crate::registry::FP32
+                && f.backend == r.backend
+                && f.batch == r.batch
+                && f.threads == r.threads
+                && f.status == Status::Ok
+        })
+    }
+}
+
 /// Reads a number or a list of numbers (results written before sweeps stored one value).
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
     #[derive(Deserialize)]

@@ -178,19 +178,23 @@ pub fn scenarios_dir(explicit: Option<&Path>) -> PathBuf {
         .join("scenarios")
 }
 
-/// Names of the scenarios in a folder, with their descriptions.
-pub fn list(dir: &Path) -> Result<Vec<(String, String)>> {
+/// The scenarios in a folder by file stem, each with its description or the reason its file
+/// does not load (one broken file does not hide the others).
+pub fn list(dir: &Path) -> Result<Vec<(String, Result<String>)>> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list scenarios in {}", dir.display()))?;
     let mut out = Vec::new();
     for e in entries.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "toml") {
-            let s = Scenario::load_file(&p)?;
-            out.push((s.name, s.description));
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            out.push((stem, Scenario::load_file(&p).map(|s| s.description)));
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -458,7 +462,8 @@ mod tests {
     #[test]
     fn every_shipped_scenario_parses_with_its_metrics_and_sizing() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-        for (name, _) in list(&dir).unwrap() {
+        for (name, d) in list(&dir).unwrap() {
+            d.unwrap();
             let s = Scenario::load(&dir, &name).unwrap();
             assert!(!s.metrics().unwrap().is_empty(), "{name}");
         }

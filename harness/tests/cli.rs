@@ -195,3 +195,69 @@ fn help_fits_a_normal_terminal() {
         );
     }
 }
+
+#[test]
+fn one_broken_scenario_file_is_named_and_does_not_hide_the_others() {
+    let dir = scenario_copy(|t| t);
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "name = \"broken\"\n[model\n",
+    )
+    .unwrap();
+    let o = qbench(&["--scenarios", dir.path().to_str().unwrap(), "scenarios"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("resnet ") && t.contains("broken") && t.contains("cannot be loaded"),
+        "{t}"
+    );
+    // An unknown name still lists every scenario file, the broken one included.
+    let o = qbench(&[
+        "--scenarios",
+        dir.path().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "nope",
+    ]);
+    let t = text(&o);
+    assert!(t.contains("known scenarios: broken, resnet"), "{t}");
+}
+
+#[test]
+fn calibration_profile_refuses_an_unknown_technique() {
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "calibration-profile",
+        "--scenario",
+        "resnet",
+        "--techniques",
+        "bogus",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("unknown technique 'bogus'") && t.contains("ort-static-minmax"),
+        "{t}"
+    );
+}
+
+#[test]
+fn out_pointing_at_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("results.txt") && t.contains("is a file"), "{t}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
+}

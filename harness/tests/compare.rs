@@ -19,6 +19,14 @@ fn quick_compare_measures_every_backend() {
         out.path().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // Off a terminal, progress is plain lines on stderr: one per cell, counting the steps.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("[1/") && l.contains("fp32") && l.contains("ort")),
+        "{err}"
+    );
+    assert!(err.contains("latency round 2/2"), "{err}");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("quick.json")).unwrap()).unwrap();
     assert_eq!(json["scenario"], "resnet");

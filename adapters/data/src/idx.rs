@@ -37,13 +37,29 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     };
     let raw = std::fs::read(path).map_err(io)?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        // Member by member (a gzip file may hold several, as `gzip -d` reads them), so that
+        // bytes after the last member are an error instead of being ignored.
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Truncated {
-                path: path.to_path_buf(),
-                reason: format!("gzip stream: {e}"),
-            })?;
+        let mut rest: &[u8] = &raw;
+        while !rest.is_empty() {
+            if !rest.starts_with(&[0x1f, 0x8b]) {
+                return Err(DataError::Format {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "{} bytes of trailing data after the gzip stream (a damaged or appended-to file)",
+                        rest.len()
+                    ),
+                });
+            }
+            let mut member = flate2::bufread::GzDecoder::new(rest);
+            member
+                .read_to_end(&mut out)
+                .map_err(|e| DataError::Truncated {
+                    path: path.to_path_buf(),
+                    reason: format!("gzip stream: {e}"),
+                })?;
+            rest = member.into_inner();
+        }
         out
     } else {
         raw
@@ -156,6 +172,34 @@ mod tests {
         let a = parse_idx(&b).unwrap();
         assert_eq!(a.dims, vec![2, 3]);
         assert_eq!(a.data, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn gzip_members_are_read_and_trailing_bytes_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x-idx3-ubyte.gz");
+        write_idx_gz(&path, &[2, 2], &[1, 2, 3, 4]).unwrap();
+        let one = std::fs::read(&path).unwrap();
+        assert_eq!(read_idx(&path).unwrap().dims, vec![2, 2]);
+        // Trailing garbage names the file and the problem.
+        let mut garbage = one.clone();
+        garbage.extend_from_slice(b"appended junk");
+        std::fs::write(&path, &garbage).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("x-idx3-ubyte.gz") && err.contains("13 bytes of trailing data"),
+            "{err}"
+        );
+        // A second member is read on (its bytes follow the first's: here the IDX data then has
+        // trailing bytes of its own, which the IDX parser names).
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        std::fs::write(&path, &two).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(err.contains("trailing"), "{err}");
+        // A truncated member is a truncation.
+        std::fs::write(&path, &one[..one.len() - 3]).unwrap();
+        assert!(matches!(read_idx(&path), Err(DataError::Truncated { .. })));
     }
 
     #[test]

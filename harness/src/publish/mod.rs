@@ -14,6 +14,7 @@ use anyhow::{bail, Result};
 
 use crate::check::load_run;
 use crate::record::{Row, Run, Status};
+use crate::registry::FP32;
 use crate::report::{bytes, environment, write_atomic};
 use svg::{Group, Point};
 
@@ -54,28 +55,12 @@ fn p50(r: &Row) -> Option<f64> {
 
 /// FP32 p50 / p50 of the cell (above 1 = faster than FP32 on that backend, batch, threads).
 fn speedup(run: &Run, r: &Row) -> Option<f64> {
-    let base = run
-        .rows
-        .iter()
-        .find(|f| {
-            f.technique == "fp32"
-                && f.backend == r.backend
-                && f.batch == r.batch
-                && f.threads == r.threads
-        })
-        .and_then(p50)?;
-    Some(base / p50(r)?)
+    Some(p50(run.fp32_of(r)?)? / p50(r)?)
 }
 
 /// Cell throughput / FP32 throughput on the same backend, batch and threads.
 fn throughput_ratio(run: &Run, r: &Row) -> Option<f64> {
-    let base = run.rows.iter().find(|f| {
-        f.technique == "fp32"
-            && f.backend == r.backend
-            && f.batch == r.batch
-            && f.threads == r.threads
-            && f.status == Status::Ok
-    })?;
+    let base = run.fp32_of(r)?;
     (r.status == Status::Ok).then_some(())?;
     Some(r.throughput_ips? / base.throughput_ips?)
 }
@@ -157,7 +142,7 @@ fn fidelity_table(run: &Run, bs: &[String], s: &mut String) -> Result<()> {
     writeln!(s, "| {} |", header.join(" | "))?;
     writeln!(s, "|{}", header.iter().map(|_| "---|").collect::<String>())?;
     let mut others: Vec<String> = Vec::new();
-    for t in techniques(run).iter().filter(|t| t.as_str() != "fp32") {
+    for t in techniques(run).iter().filter(|t| t.as_str() != FP32) {
         let mut line = vec![format!("`{t}`")];
         for b in bs {
             line.push(match cell(run, t, b) {
@@ -275,12 +260,12 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
             match cell(run, &t, b) {
                 Some(r) if r.status == Status::Ok => {
                     let lat = match (p50(r), speedup(run, r)) {
-                        (Some(l), Some(x)) if t != "fp32" => format!("{l:.3} ({x:.2}x)"),
+                        (Some(l), Some(x)) if t != FP32 => format!("{l:.3} ({x:.2}x)"),
                         (Some(l), _) => format!("{l:.3}"),
                         _ => "-".into(),
                     };
                     let tput = match (r.throughput_ips, throughput_ratio(run, r)) {
-                        (Some(v), Some(x)) if t != "fp32" => format!("{v:.1} ({x:.2}x)"),
+                        (Some(v), Some(x)) if t != FP32 => format!("{v:.1} ({x:.2}x)"),
                         (Some(v), _) => format!("{v:.1}"),
                         _ => "-".into(),
                     };
@@ -399,7 +384,7 @@ pub fn charts(full: &Run) -> Vec<(&'static str, String)> {
     );
     let speed: Vec<Group> = ts
         .iter()
-        .filter(|t| t.as_str() != "fp32")
+        .filter(|t| t.as_str() != FP32)
         .map(|t| Group {
             label: t.clone(),
             values: bs

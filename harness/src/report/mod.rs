@@ -1,6 +1,7 @@
 //! Reporters render a [`Run`] into bytes; they never measure. One file per format.
 
 mod cells;
+mod compact;
 mod csv_report;
 mod json_report;
 mod markdown;
@@ -12,6 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 pub use cells::{bytes, other_metrics};
+pub use compact::Compact;
 pub use csv_report::Csv;
 pub use json_report::Json;
 pub use markdown::{environment, Markdown};

@@ -1,4 +1,4 @@
-//! The terminal table (tabled).
+//! The wide terminal table (`compare --wide`): every column of the human tables.
 
 use std::io::Write;
 
@@ -26,22 +26,30 @@ impl Reporter for Terminal {
         let mut table = b.build();
         table.with(Style::sharp());
         writeln!(out, "{table}")?;
-        writeln!(
-            out,
-            "{}: {} threads, latency at batch {}, throughput and accuracy at batch {}, {} evaluation images{}",
-            run.scenario,
-            crate::record::list(&run.settings.threads),
-            crate::record::list(&run.settings.batch),
-            run.settings.throughput_batch,
-            run.settings.eval_samples,
-            if run.settings.quick { " (QUICK run: not for publication)" } else { "" }
-        )?;
-        if let Some(line) = super::metric_line(run) {
-            writeln!(out, "{line}")?;
-        }
-        if let Some(line) = super::build_line(run) {
-            writeln!(out, "{line}")?;
-        }
-        Ok(())
+        footer(run, out)
     }
+}
+
+/// The lines under a terminal table: settings, the metric when it is not top-1, the build when
+/// it is not optimized.
+pub(super) fn footer(run: &Run, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "{}: {} threads, latency at batch {}, throughput and accuracy at batch {}, {} evaluation images",
+        run.scenario,
+        crate::record::list(&run.settings.threads),
+        crate::record::list(&run.settings.batch),
+        run.settings.throughput_batch,
+        run.settings.eval_samples,
+    )?;
+    if run.settings.quick {
+        writeln!(out, "QUICK run: not for publication")?;
+    }
+    if let Some(line) = super::metric_line(run) {
+        writeln!(out, "{line}")?;
+    }
+    if let Some(line) = super::build_line(run) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }

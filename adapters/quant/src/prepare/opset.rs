@@ -240,9 +240,11 @@ mod tests {
     use qbench_onnx::{DType, Dim, ValueInfo};
 
     fn model(opset: i64, nodes: Vec<Node>, outputs: Vec<ValueInfo>) -> Model {
-        let mut g = Graph::default();
-        g.nodes = nodes;
-        g.outputs = outputs;
+        let g = Graph {
+            nodes,
+            outputs,
+            ..Graph::default()
+        };
         Model::new(g, opset)
     }
 

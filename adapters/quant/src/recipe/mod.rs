@@ -217,7 +217,14 @@ mod tests {
                 }
                 vec![
                     ("a", vec![k, k + 1.0]),
-                    ("b", if poison && k == 2.0 { vec![f32::INFINITY] } else { vec![-k] }),
+                    (
+                        "b",
+                        if poison && k == 2.0 {
+                            vec![f32::INFINITY]
+                        } else {
+                            vec![-k]
+                        },
+                    ),
                     ("c", c),
                     // Appears from the second batch on, and empty in the first.
                     ("d", if k == 0.0 { vec![] } else { vec![k * 10.0] }),
