@@ -86,6 +86,9 @@ pub struct Verdict {
     pub findings: Vec<Finding>,
     /// Why latency was not gated, if it was not.
     pub latency_not_gated: Option<String>,
+    /// What the gate could not judge (a cell it skipped, defaults it fell back to); `--strict`
+    /// fails on any.
+    pub warnings: Vec<String>,
 }
 
 impl Verdict {
@@ -145,6 +148,12 @@ fn noise(p1: f64, n1: usize, p2: f64, n2: usize) -> f64 {
 
 /// Compares `run` with `baseline`.
 pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
+    if baseline.rows.is_empty() {
+        bail!("the baseline has no rows: there is nothing to gate against");
+    }
+    if !baseline.rows.iter().any(|r| r.status == Status::Ok) {
+        bail!("the baseline has no measured (ok) cell: there is nothing to gate against");
+    }
     if baseline.scenario != run.scenario {
         bail!(
             "the baseline is for scenario {:?} but the run is for {:?}",
@@ -214,7 +223,22 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
         g[g.len() / 2]
     };
     let mut findings = Vec::new();
+    let mut warnings = Vec::new();
     let mut compared = 0;
+    for (which, r) in [("baseline", baseline), ("run", run)] {
+        for f in r
+            .rows
+            .iter()
+            .filter(|f| f.technique == FP32 && f.status == Status::Ok)
+        {
+            if !f.latency_ms.as_ref().is_some_and(|l| l.p50 > 0.0) {
+                warnings.push(format!(
+                    "{}: the {which}'s FP32 cell has no positive p50, so no latency ratio of its backend is gated",
+                    key(f)
+                ));
+            }
+        }
+    }
     for b in &baseline.rows {
         let k = key(b);
         let Some(r) = now.get(&k) else {
@@ -248,6 +272,15 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
         }
         if b.status != Status::Ok || r.status != Status::Ok {
             continue;
+        }
+        match (b.accuracy, r.accuracy) {
+            (Some(_), None) => warnings.push(format!(
+                "{k}: the baseline has a top-1 but the run has none, so top-1 is not gated"
+            )),
+            (None, Some(_)) => warnings.push(format!(
+                "{k}: the run has a top-1 but the baseline has none, so top-1 is not gated"
+            )),
+            _ => {}
         }
         if let (Some(ba), Some(ra)) = (b.accuracy, r.accuracy) {
             let same_images = b.eval_samples == r.eval_samples;
@@ -307,6 +340,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
         compared,
         findings,
         latency_not_gated,
+        warnings,
     })
 }
 
@@ -338,10 +372,17 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
             }
         }
     }
-    let mut t = crate::scenario::Scenario::load(dir, &baseline.scenario)
-        .ok()
-        .and_then(|s| s.check)
-        .unwrap_or_default();
+    let mut scenario_warning = None;
+    let mut t = match crate::scenario::Scenario::load(dir, &baseline.scenario) {
+        Ok(s) => s.check.unwrap_or_default(),
+        Err(e) => {
+            scenario_warning = Some(format!(
+                "the scenario {:?} cannot be loaded ({e:#}), so its [check] thresholds are not used: defaults apply",
+                baseline.scenario
+            ));
+            Thresholds::default()
+        }
+    };
     if let Some(v) = args.max_accuracy_drop {
         t.max_accuracy_drop = v;
     }
@@ -352,7 +393,14 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         t.max_latency_ratio_growth = v;
         t.max_quick_latency_ratio_growth = v;
     }
-    let verdict = compare(&baseline, &run, &t)?;
+    let mut verdict = compare(&baseline, &run, &t).with_context(|| {
+        format!(
+            "checking {} against {}",
+            run_path.display(),
+            args.baseline.display()
+        )
+    })?;
+    verdict.warnings.extend(scenario_warning);
     let st = stability(&baseline, &run);
     println!(
         "checking {} against baseline {} (scenario {}, {}; thresholds: top-1 drop {} pts, size +{}%, latency/fp32 +{}%)",
@@ -378,7 +426,14 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
             st.cells
         );
     }
-    report(&verdict, &mut std::io::stdout())
+    let passed = report(&verdict, &mut std::io::stdout())?;
+    if args.strict && !verdict.warnings.is_empty() {
+        bail!(
+            "--strict: {} warning(s) above: the gate could not judge everything",
+            verdict.warnings.len()
+        );
+    }
+    Ok(passed)
 }
 
 /// Prints the verdict; returns whether the gate passes.
@@ -399,6 +454,9 @@ pub fn report(v: &Verdict, out: &mut dyn std::io::Write) -> Result<bool> {
     }
     if let Some(why) = &v.latency_not_gated {
         writeln!(out, "latency ratios not gated: {why}")?;
+    }
+    for w in &v.warnings {
+        writeln!(out, "warning: {w}")?;
     }
     let n = v.regressions();
     if n == 0 {
@@ -440,6 +498,32 @@ mod tests {
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("no regressions (3 cells compared)"));
+    }
+
+    #[test]
+    fn what_the_gate_cannot_judge_is_said() {
+        let b = baseline();
+        assert!(verdict(&b, &b).warnings.is_empty());
+        // An empty baseline, or one without a measured cell, is an error, not a pass.
+        let mut empty = b.clone();
+        empty.rows.clear();
+        let err = compare(&empty, &b, &Thresholds::default()).unwrap_err();
+        assert!(err.to_string().contains("no rows"), "{err}");
+        let mut failed = b.clone();
+        failed.rows.retain(|r| r.status != Status::Ok);
+        assert!(compare(&failed, &b, &Thresholds::default()).is_err());
+        // A run without the top-1 the baseline has, and an FP32 cell with a p50 of 0.
+        let mut r = b.clone();
+        r.rows[2].accuracy = None;
+        r.rows[0].latency_ms = LatencyStats::from_samples(&[0.0, 0.0, 0.0]);
+        let v = verdict(&b, &r);
+        assert_eq!(v.regressions(), 0);
+        assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
+        assert!(v.warnings.iter().any(|w| w.contains("top-1 is not gated")));
+        assert!(v.warnings.iter().any(|w| w.contains("no positive p50")));
+        let mut out = Vec::new();
+        report(&v, &mut out).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains("warning: "));
     }
 
     #[test]

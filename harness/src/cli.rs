@@ -106,6 +106,9 @@ pub struct CompareArgs {
     /// for piping (the files are written either way; progress goes to stderr).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Accept --threads above four per core of this machine (refused otherwise).
+    #[arg(long)]
+    pub allow_oversubscription: bool,
     /// Print every column in the terminal table (about 300 columns wide); the default table
     /// fits 120 columns, and the files always hold every column.
     #[arg(long)]
@@ -160,6 +163,10 @@ pub struct CheckArgs {
     /// Gate files from an unoptimized build (refused otherwise: their latencies are distorted).
     #[arg(long)]
     pub allow_unoptimized: bool,
+    /// Fail (exit 2) when the gate could not judge something (warnings): a skipped cell, or a
+    /// scenario whose thresholds could not be read.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -112,6 +112,16 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     if threads.is_empty() || threads.contains(&0) {
         bail!("--threads takes thread counts of at least 1, e.g. --threads 1,2");
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(t) = threads
+        .iter()
+        .find(|&&t| t > MAX_THREADS_PER_CORE * cores)
+        .filter(|_| !args.allow_oversubscription)
+    {
+        bail!(
+            "--threads {t} on a machine with {cores} cores: more than {MAX_THREADS_PER_CORE}              threads per core measures the scheduler, not the runtime (a very large count can              exhaust the machine's processes); add --allow-oversubscription if you mean it"
+        );
+    }
     if batch.is_empty() || batch.contains(&0) {
         bail!("--batch takes batch sizes of at least 1, e.g. --batch 1,8,64");
     }
@@ -454,6 +464,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Thread counts above this many per core are refused without `--allow-oversubscription`.
+const MAX_THREADS_PER_CORE: usize = 4;
 
 /// A reader that stopped reading stdout (`qbench compare | head`) is not an error: the results
 /// files are written by then. Any other failure to print is.

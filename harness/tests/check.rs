@@ -95,3 +95,36 @@ fn unusable_input_exits_2() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("scenario"), "{}", text(&o));
 }
+
+#[test]
+fn an_empty_baseline_is_unusable_and_strict_fails_on_warnings() {
+    let (_d, empty) = degraded(|v| v["rows"] = Value::Array(vec![]));
+    let o = qbench(&[
+        "check",
+        "--baseline",
+        empty.to_str().unwrap(),
+        "--run",
+        baseline().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("no rows"), "{t}");
+    // A run whose cell lost its top-1: a warning, and a failure under --strict.
+    let (_d2, run) = degraded(|v| row(v, "ort-static-minmax", "ort")["accuracy"] = Value::Null);
+    let o = check(&run);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("warning: ") && t.contains("top-1 is not gated"),
+        "{t}"
+    );
+    let o = qbench(&[
+        "check",
+        "--baseline",
+        baseline().to_str().unwrap(),
+        "--run",
+        run.to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

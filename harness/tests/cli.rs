@@ -261,3 +261,26 @@ fn out_pointing_at_a_file_is_a_clear_error() {
     assert!(t.contains("results.txt") && t.contains("is a file"), "{t}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
 }
+
+#[test]
+fn absurd_thread_counts_are_refused_before_anything_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+        "--threads",
+        "100000",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("--threads 100000") && t.contains("--allow-oversubscription"),
+        "{t}"
+    );
+    assert!(!out.path().join("compare.json").exists());
+}
