@@ -97,11 +97,21 @@ impl Verdict {
     }
 }
 
-/// Reads a results JSON file; any problem is an error naming the file.
+/// Reads a results JSON file; any problem is an error naming the file, and so is a run that did
+/// not finish (its cells are a part of the plan: gating or publishing it would mislead).
 pub fn load_run(path: &Path) -> Result<Run> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a qbench results file", path.display()))
+    let run: Run = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a qbench results file", path.display()))?;
+    if !run.complete {
+        bail!(
+            "{} is an incomplete run ({} cells written, `complete: false`): it was interrupted or \
+             is still going; run `qbench compare` to the end",
+            path.display(),
+            run.rows.len()
+        );
+    }
+    Ok(run)
 }
 
 fn key(r: &Row) -> String {
@@ -618,5 +628,19 @@ mod tests {
         let err = load_run(&p).unwrap_err().to_string();
         assert!(err.contains("bad.json"), "{err}");
         assert!(load_run(&dir.path().join("missing.json")).is_err());
+        // An interrupted run's file is refused; one without the field (older files) is complete.
+        let mut partial = b.clone();
+        partial.complete = false;
+        let p = dir.path().join("quick.partial.json");
+        std::fs::write(&p, serde_json::to_vec(&partial).unwrap()).unwrap();
+        let err = load_run(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("incomplete run") && err.contains("3 cells"),
+            "{err}"
+        );
+        let mut old = serde_json::to_value(&b).unwrap();
+        old.as_object_mut().unwrap().remove("complete");
+        std::fs::write(&p, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert!(load_run(&p).unwrap().complete);
     }
 }

@@ -15,6 +15,7 @@ use crate::measure::build_info::Build;
 use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
 use crate::measure::stats::LatencyStats;
+use crate::out_lock::OutLock;
 use crate::plan::CellSpec;
 use crate::progress::Progress;
 use crate::record::{Row, RowKey, Run, Settings, Status};
@@ -229,9 +230,11 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         eprintln!("{w}");
     }
     let opts = options(dir, args)?;
+    let _lock = OutLock::acquire(&opts.out)?;
     let s = &opts.settings;
     let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = Run {
+        complete: false,
         scenario: opts.scenario.name.clone(),
         metric: Some(metric_name(&opts.scenario)),
         data: Some(opts.data.clone()),
@@ -282,6 +285,10 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
     let bar = Progress::new(total);
     let stem = if s.quick { "quick" } else { "compare" };
+    // Cells are saved as they finish into `<stem>.partial.json` (`complete: false`); the
+    // complete files replace the previous run's only at the end, so an interrupted run never
+    // leaves a truncated `<stem>.json` next to an older `.md`/`.csv`.
+    let partial = format!("{stem}.partial");
     let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
     // FP32 logits written in this run, per (backend, threads), in the order written.
     let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
@@ -409,7 +416,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             labels,
             opts.scenario.metric.agreement,
         );
-        report::write_report(&report::Json, &run, &opts.out, stem)?;
+        report::write_report(&report::Json, &run, &opts.out, &partial)?;
         bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
             1
         } else {
@@ -417,7 +424,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         });
         bar.println(line);
     }
-    further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, stem)?;
+    further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, &partial)?;
     fill_agreement(
         &mut run.rows,
         &predictions,
@@ -426,6 +433,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     );
     bar.finish_and_clear();
     // The files first: a reader that closes stdout early (`| head`) must not cost the results.
+    run.complete = true;
     let mut written = Vec::new();
     for r in [
         &report::Json as &dyn Reporter,
@@ -434,6 +442,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     ] {
         written.push(report::write_report(r, &run, &opts.out, stem)?);
     }
+    let _ = std::fs::remove_file(opts.out.join(format!("{partial}.json")));
     let results_line = format!(
         "results: {}",
         written

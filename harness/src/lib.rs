@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model_io;
 pub mod model_scenario;
 pub mod ort_calibration;
+pub mod out_lock;
 pub mod plan;
 pub mod progress;
 pub mod publish;

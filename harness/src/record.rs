@@ -224,6 +224,14 @@ pub struct Run {
     pub backends: std::collections::BTreeMap<String, String>,
     pub settings: Settings,
     pub rows: Vec<Row>,
+    /// False while the run is going on, and in the file an interrupted run leaves behind
+    /// (`<stem>.partial.json`); files written before this field existed were complete.
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+}
+
+fn complete_by_default() -> bool {
+    true
 }
 
 impl Run {

@@ -284,3 +284,36 @@ fn absurd_thread_counts_are_refused_before_anything_runs() {
     );
     assert!(!out.path().join("compare.json").exists());
 }
+
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_and_touches_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    // A run in progress: this test process holds the folder's lock.
+    std::fs::write(
+        out.path().join(".qbench.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    std::fs::write(out.path().join("quick.json"), "previous results").unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+        "--quick",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("another qbench run") && t.contains(&std::process::id().to_string()),
+        "{t}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("quick.json")).unwrap(),
+        "previous results"
+    );
+    assert!(!out.path().join("quick.partial.json").exists());
+}

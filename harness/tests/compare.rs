@@ -30,6 +30,9 @@ fn quick_compare_measures_every_backend() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("quick.json")).unwrap()).unwrap();
     assert_eq!(json["scenario"], "resnet");
+    assert_eq!(json["complete"], true);
+    assert!(!out.path().join("quick.partial.json").exists());
+    assert!(!out.path().join(".qbench.lock").exists());
     assert_eq!(json["settings"]["quick"], true);
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
     let all = json["rows"].as_array().unwrap();

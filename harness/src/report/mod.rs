@@ -115,6 +115,7 @@ pub(crate) mod fixture {
             "tract cannot load x.onnx: truncated".into(),
         );
         Run {
+            complete: true,
             scenario: "resnet".into(),
             metric: Some("top1".into()),
             data: None,
