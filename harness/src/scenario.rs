@@ -459,6 +459,91 @@ mod tests {
         assert_eq!(s.model.shape.as_deref(), Some(&[1, 28, 28][..]));
     }
 
+    /// Bounded fuzzing (`QBENCH_FUZZ_CASES` for more): mutated scenario files (characters
+    /// replaced, lines dropped or doubled, numbers made absurd) load or give an error naming the
+    /// file, never a panic.
+    #[test]
+    fn mutated_scenario_files_load_or_are_refused_never_a_panic() {
+        let cases: usize = std::env::var("QBENCH_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let seeds: Vec<String> = ["resnet", "ppocr-det", "resnet18-synthetic"]
+            .iter()
+            .map(|n| std::fs::read_to_string(shipped.join(format!("{n}.toml"))).unwrap())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("case.toml");
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        const JUNK: &[&str] = &[
+            "inf",
+            "nan",
+            "-1",
+            "0",
+            "1e40",
+            "\"\"",
+            "[",
+            "]",
+            "=",
+            "\n",
+            "[]",
+            "{}",
+            "-0.0",
+            "18446744073709551616",
+            "\"../../etc\"",
+        ];
+        for case in 0..cases {
+            let seed = &seeds[case % seeds.len()];
+            let mut lines: Vec<String> = seed.lines().map(str::to_string).collect();
+            for _ in 0..1 + next(3) {
+                let i = next(lines.len());
+                match next(4) {
+                    0 => {
+                        lines.remove(i);
+                    }
+                    1 => lines.insert(i, lines[i].clone()),
+                    2 => {
+                        // A number or a value replaced by junk.
+                        let l = &lines[i];
+                        if let Some(eq) = l.find('=') {
+                            lines[i] = format!("{} {}", &l[..=eq], JUNK[next(JUNK.len())]);
+                        }
+                    }
+                    _ => {
+                        let l: Vec<char> = lines[i].chars().collect();
+                        if !l.is_empty() {
+                            let at = next(l.len());
+                            let c = JUNK[next(JUNK.len())];
+                            lines[i] = l[..at].iter().collect::<String>()
+                                + c
+                                + &l[at..].iter().collect::<String>();
+                        }
+                    }
+                }
+                if lines.is_empty() {
+                    break;
+                }
+            }
+            let text = lines.join("\n");
+            std::fs::write(&path, &text).unwrap();
+            let r = std::panic::catch_unwind(|| {
+                Scenario::load_file(&path).and_then(|s| s.metrics().map(|_| ()))
+            });
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => assert!(format!("{e:#}").contains("case.toml"), "{e:#}"),
+                Err(_) => panic!("case {case} panicked on:\n{text}"),
+            }
+        }
+    }
+
     #[test]
     fn every_shipped_scenario_parses_with_its_metrics_and_sizing() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");

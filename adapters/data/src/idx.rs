@@ -174,6 +174,50 @@ mod tests {
         assert_eq!(a.data, vec![1, 2, 3, 4, 5, 6]);
     }
 
+    /// Bounded fuzzing (`QBENCH_FUZZ_CASES` for a longer campaign): mutated IDX files, plain and
+    /// gzip, are read or refused with an error naming the file, never a panic.
+    #[test]
+    fn mutated_idx_files_are_read_or_refused_never_a_panic() {
+        let cases: usize = std::env::var("QBENCH_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300);
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("seed-idx3-ubyte.gz");
+        write_idx_gz(&gz, &[3, 4, 5], &(0..60).collect::<Vec<u8>>()).unwrap();
+        let seeds = [header(8, &[3, 4, 5]), std::fs::read(&gz).unwrap()];
+        let mut seeds = seeds.to_vec();
+        seeds[0].extend(0..60u8);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let path = dir.path().join("case-idx3-ubyte");
+        for case in 0..cases {
+            let mut b = seeds[case % 2].clone();
+            match next() % 3 {
+                0 => {
+                    for _ in 0..1 + next() % 4 {
+                        let i = (next() % b.len() as u64) as usize;
+                        b[i] ^= 1 << (next() % 8);
+                    }
+                }
+                1 => b.truncate((next() % b.len() as u64) as usize),
+                _ => b.extend((0..1 + next() % 8).map(|_| next() as u8)),
+            }
+            std::fs::write(&path, &b).unwrap();
+            let r = std::panic::catch_unwind(|| read_idx(&path));
+            match r {
+                Ok(Ok(a)) => assert_eq!(a.data.len(), a.dims.iter().product::<usize>()),
+                Ok(Err(e)) => assert!(e.to_string().contains("case-idx3-ubyte"), "{e}"),
+                Err(_) => panic!("case {case} panicked on {b:?}"),
+            }
+        }
+    }
+
     #[test]
     fn gzip_members_are_read_and_trailing_bytes_refused() {
         let dir = tempfile::tempdir().unwrap();
