@@ -6,6 +6,7 @@
 //! process ([`runtime`]); every failure is reported as an [`qbench_core::AdapterError`], never a panic.
 
 mod backend;
+mod elf;
 mod locate;
 mod provision;
 mod python;

@@ -50,6 +50,8 @@ fn init() -> Result<Runtime, String> {
     } else {
         format!("; it must be ONNX Runtime >= {MIN_VERSION} (e.g. `pip install onnxruntime=={ORT_VERSION}`)")
     };
+    // A truncated library would be mapped and then kill the process with SIGBUS.
+    crate::elf::check_complete(&path).map_err(|e| format!("{e}{hint}"))?;
     let builder = ort::init_from(&path).map_err(|e| {
         format!(
             "cannot load {} (from {}): {e}{hint}",
