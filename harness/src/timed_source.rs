@@ -37,6 +37,15 @@ impl<'a> TimedSource<'a> {
 }
 
 impl<'a> TimedSource<'a> {
+    /// Times one calibration pass of the inner source.
+    fn pass<R>(&mut self, f: impl FnOnce(&mut dyn ActivationSource) -> R) -> R {
+        let start = Instant::now();
+        let r = f(&mut *self.inner);
+        self.calibration += start.elapsed();
+        self.images += self.images_per_pass as u64;
+        r
+    }
+
     /// Shares global min/max ranges through `cache` (filled by the first technique that asks).
     pub fn sharing_minmax(mut self, cache: &'a mut Option<HashMap<String, Range>>) -> Self {
         self.shared_minmax = Some(cache);
@@ -60,22 +69,14 @@ impl ActivationSource for TimedSource<'_> {
         &mut self,
         sink: &mut dyn FnMut(&str, &[f32]) -> qbench_quant::Result<()>,
     ) -> qbench_quant::Result<()> {
-        let start = Instant::now();
-        let r = self.inner.visit(sink);
-        self.calibration += start.elapsed();
-        self.images += self.images_per_pass as u64;
-        r
+        self.pass(|inner| inner.visit(sink))
     }
 
     fn visit_batches(
         &mut self,
         sink: &mut dyn FnMut(&Tensors) -> qbench_quant::Result<()>,
     ) -> qbench_quant::Result<()> {
-        let start = Instant::now();
-        let r = self.inner.visit_batches(sink);
-        self.calibration += start.elapsed();
-        self.images += self.images_per_pass as u64;
-        r
+        self.pass(|inner| inner.visit_batches(sink))
     }
 
     fn accuracy(&mut self, model: &Model) -> qbench_quant::Result<f64> {

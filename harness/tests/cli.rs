@@ -242,20 +242,26 @@ fn calibration_profile_refuses_an_unknown_technique() {
     );
 }
 
+/// `qbench compare --scenario resnet` on the shipped scenarios, with `extra` arguments.
+fn compare_resnet(extra: &[&str]) -> std::process::Output {
+    let dir = scenarios();
+    let mut args = vec![
+        "--scenarios",
+        dir.to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+    ];
+    args.extend_from_slice(extra);
+    qbench(&args)
+}
+
 #[test]
 fn out_pointing_at_a_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("results.txt");
     std::fs::write(&file, "not a folder").unwrap();
-    let o = qbench(&[
-        "--scenarios",
-        scenarios().to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let o = compare_resnet(&["--out", file.to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("results.txt") && t.contains("is a file"), "{t}");
@@ -265,17 +271,7 @@ fn out_pointing_at_a_file_is_a_clear_error() {
 #[test]
 fn absurd_thread_counts_are_refused_before_anything_runs() {
     let out = tempfile::tempdir().unwrap();
-    let o = qbench(&[
-        "--scenarios",
-        scenarios().to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-        "--threads",
-        "100000",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let o = compare_resnet(&["--threads", "100000", "--out", out.path().to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
@@ -295,16 +291,7 @@ fn a_second_run_into_the_same_folder_is_refused_and_touches_nothing() {
     )
     .unwrap();
     std::fs::write(out.path().join("quick.json"), "previous results").unwrap();
-    let o = qbench(&[
-        "--scenarios",
-        scenarios().to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-        "--quick",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let o = compare_resnet(&["--quick", "--out", out.path().to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(

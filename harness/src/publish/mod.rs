@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use crate::check::load_run;
 use crate::record::{Row, Run, Status};
 use crate::registry::FP32;
-use crate::report::{bytes, environment, write_atomic};
+use crate::report::{bytes, environment, top1_change, write_atomic};
 use svg::{Group, Point};
 
 /// Chart files written next to the page.
@@ -269,17 +269,14 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
                         (Some(v), _) => format!("{v:.1}"),
                         _ => "-".into(),
                     };
-                    let acc = match (r.accuracy, r.accuracy_delta_vs_fp32, r.mcnemar_p) {
+                    let acc = match (r.accuracy, r.accuracy_delta_vs_fp32) {
                         _ if !labelled(run) => {
                             r.cosine_vs_fp32.map_or("-".into(), |c| format!("{c:.4}"))
                         }
-                        (Some(a), Some(d), p) => format!(
-                            "{:.2} ({:+.2}{})",
-                            a * 100.0,
-                            d * 100.0,
-                            if p.is_some_and(|p| p < 0.05) { "*" } else { "" }
-                        ),
-                        (Some(a), None, _) => format!("{:.2}", a * 100.0),
+                        (Some(a), Some(d)) => {
+                            format!("{:.2} ({})", a * 100.0, top1_change(d, r.mcnemar_p, 2))
+                        }
+                        (Some(a), None) => format!("{:.2}", a * 100.0),
                         _ => "-".into(),
                     };
                     line.push(lat);

@@ -76,11 +76,7 @@ pub fn cells(r: &Row) -> Vec<String> {
             _ => "-".into(),
         },
         opt(r.top5, |v| format!("{:.2}", v * 100.0)),
-        match (r.accuracy_delta_vs_fp32, r.mcnemar_p) {
-            // A star marks a change McNemar's test finds significant at 5%.
-            (Some(d), Some(p)) => format!("{:+.2}{}", d * 100.0, if p < 0.05 { "*" } else { "" }),
-            (d, _) => opt(d, |v| format!("{:+.2}", v * 100.0)),
-        },
+        opt(r.accuracy_delta_vs_fp32, |d| top1_change(d, r.mcnemar_p, 2)),
         opt(r.agreement_with_fp32, |v| format!("{:.2}%", v * 100.0)),
         opt(r.kl_vs_fp32, |v| format!("{v:.2e}")),
         opt(r.sqnr_db_vs_fp32, |v| format!("{v:.1}")),
@@ -92,6 +88,17 @@ pub fn cells(r: &Row) -> Vec<String> {
             _ => r.reason.clone().unwrap_or_default(),
         },
     ]
+}
+
+/// A change of top-1 in points with `decimals` decimals, starred when McNemar's test finds it
+/// significant at 5%.
+pub fn top1_change(delta: f64, mcnemar_p: Option<f64>, decimals: usize) -> String {
+    let star = if mcnemar_p.is_some_and(|p| p < 0.05) {
+        "*"
+    } else {
+        ""
+    };
+    format!("{:+.*}{star}", decimals, delta * 100.0)
 }
 
 /// The metrics without a column of their own (`crate::metrics::OWN_COLUMNS`), as

@@ -11,7 +11,7 @@ use tabled::builder::Builder;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Padding, Style};
 
-use super::cells::bytes;
+use super::cells::{bytes, top1_change};
 use super::terminal::footer;
 use super::Reporter;
 use crate::record::{Row, Run, Status};
@@ -46,14 +46,9 @@ fn latency(run: &Run, r: &Row) -> String {
 /// Top-1 and its change (a star: McNemar significant at 5%), or cosine for fidelity runs.
 fn quality(labelled: bool, r: &Row) -> String {
     if labelled {
-        match (r.accuracy, r.accuracy_delta_vs_fp32, r.mcnemar_p) {
-            (Some(a), Some(d), p) => format!(
-                "{:.1} {:+.1}{}",
-                a * 100.0,
-                d * 100.0,
-                if p.is_some_and(|p| p < 0.05) { "*" } else { "" }
-            ),
-            (Some(a), None, _) => format!("{:.1}", a * 100.0),
+        match (r.accuracy, r.accuracy_delta_vs_fp32) {
+            (Some(a), Some(d)) => format!("{:.1} {}", a * 100.0, top1_change(d, r.mcnemar_p, 1)),
+            (Some(a), None) => format!("{:.1}", a * 100.0),
             _ => "-".into(),
         }
     } else {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use cells::{bytes, other_metrics};
+pub use cells::{bytes, other_metrics, top1_change};
 pub use compact::Compact;
 pub use csv_report::Csv;
 pub use json_report::Json;
