@@ -24,6 +24,11 @@ pub enum CellOutcome {
     Failed {
         reason: String,
     },
+    /// The backend refused the artifact when loading it (an operator or pattern it cannot run
+    /// correctly), with its reason.
+    Unsupported {
+        reason: String,
+    },
 }
 
 /// What a child measures.
@@ -238,9 +243,20 @@ pub fn main(spec_json: &str) -> Result<()> {
     let spec: CellSpec = serde_json::from_str(spec_json).context("invalid cell specification")?;
     let outcome = match measure(&spec) {
         Ok(o) => o,
-        Err(e) => CellOutcome::Failed {
-            reason: format!("{e:#}"),
-        },
+        Err(e) => {
+            let refused = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<qbench_core::AdapterError>(),
+                    Some(qbench_core::AdapterError::Unsupported { .. })
+                )
+            });
+            let reason = format!("{e:#}");
+            if refused {
+                CellOutcome::Unsupported { reason }
+            } else {
+                CellOutcome::Failed { reason }
+            }
+        }
     };
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())

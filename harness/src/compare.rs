@@ -383,6 +383,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                             row
                         }
                         CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
+                        CellOutcome::Unsupported { reason } => {
+                            Row::not_run(key, Status::Unsupported, reason)
+                        }
                         CellOutcome::Latency(_) => Row::not_run(
                             key,
                             Status::Failed,
@@ -538,7 +541,7 @@ fn further_rounds(
                     row.latency_ms = LatencyStats::from_rounds(&cell.samples);
                     row.load_ms = median(&cell.load_ms);
                 }
-                CellOutcome::Failed { reason } => {
+                CellOutcome::Failed { reason } | CellOutcome::Unsupported { reason } => {
                     row.fail(format!("latency round {round}: {reason}"));
                     bar.println(format!(
                         "{:<30} {:<7} {}",

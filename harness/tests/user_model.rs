@@ -259,6 +259,14 @@ fn an_opset_12_export_gets_per_channel_recipes_after_an_exact_raise_to_13() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("quick.json")).unwrap()).unwrap();
     for r in json["rows"].as_array().unwrap() {
+        // ONNX Runtime and PyTorch quantize the final Softmax; tract would fold its Q/DQ pair
+        // into a per-element table, so those cells are refused (decided when loading), not run.
+        if r["technique"] != "fp32" && r["backend"] == "tract" {
+            assert_eq!(r["status"], "unsupported", "{r}");
+            let reason = r["reason"].as_str().unwrap();
+            assert!(reason.contains("Softmax") && reason.contains("lookup table"), "{r}");
+            continue;
+        }
         assert_eq!(r["status"], "ok", "{r}");
         if r["technique"] != "fp32" {
             let notes = r["notes"].as_str().unwrap_or("");

@@ -31,7 +31,7 @@ pub(crate) fn compile(
         .map_err(|e| error::load(path, "cannot select the output", &e))?;
 
     let unimplemented = unimplemented_ops(&model);
-    let typed = model.into_optimized().map_err(|e| {
+    let not_implemented = |e: TractError| {
         if unimplemented.is_empty() {
             error::load(path, "cannot optimize the model", &e)
         } else {
@@ -44,7 +44,15 @@ pub(crate) fn compile(
                 ),
             }
         }
-    })?;
+    };
+    let typed = model.into_typed().map_err(not_implemented)?;
+    if let Some(reason) = softmax_between_qdq(&typed) {
+        return Err(AdapterError::Unsupported {
+            backend: error::BACKEND,
+            reason: format!("{}: {reason}", path.display()),
+        });
+    }
+    let typed = typed.into_optimized().map_err(not_implemented)?;
     typed
         .into_runnable_with_options(&RunOptions {
             executor: Some(executor),
@@ -119,4 +127,29 @@ fn unimplemented_ops(model: &InferenceModel) -> Vec<String> {
             format!("{op_type} (node {:?})", node.name)
         })
         .collect()
+}
+
+/// tract's decluttering folds `DequantizeLinear -> op -> QuantizeLinear` into a 256-entry lookup
+/// table whenever the op maps its input axes one to one onto its output axes
+/// (`DequantizeLinear::declutter`, tract-core 0.23.9), which is only right for element-wise ops.
+/// Softmax passes that test, and becomes a per-element table that computes the softmax of each
+/// value alone (1.0 everywhere). Such a model is refused, naming the node, rather than measured
+/// wrong.
+fn softmax_between_qdq(model: &TypedModel) -> Option<String> {
+    use tract_onnx::tract_core::ops::nn::Softmax;
+    let is = |id: usize, name: &str| model.node(id).op.name().starts_with(name);
+    model.nodes().iter().find_map(|n| {
+        n.op_as::<Softmax>()?;
+        let from_dq = n.inputs.first().is_some_and(|i| is(i.node, "DequantizeLinear"));
+        let succ = model.single_succ(n.id).ok().flatten()?;
+        (from_dq && is(succ.id, "QuantizeLinear")).then(|| {
+            format!(
+                "tract {} folds DequantizeLinear -> Softmax -> QuantizeLinear (node {}) into a \
+                 per-element lookup table, which is wrong for Softmax (every output would be \
+                 1.0)",
+                crate::backend::TRACT_VERSION,
+                n.name
+            )
+        })
+    })
 }

@@ -1,6 +1,8 @@
 //! Graph rewrites that insert QuantizeLinear/DequantizeLinear pairs (QDQ format).
 
 pub mod ort;
+pub mod op_rules;
+pub mod ort_ops;
 pub mod writer;
 
 pub use ort::{ort_qdq, OrtQdqConfig};

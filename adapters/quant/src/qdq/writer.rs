@@ -88,6 +88,10 @@ pub struct QdqPlan {
     pub activations: HashMap<String, ActQuant>,
     /// Conv/Gemm node name -> its quantized weight (input 1).
     pub weights: HashMap<String, WeightQuant>,
+    /// Other float initializers stored quantized (per tensor or per channel), by name: every
+    /// reader reads their DequantizeLinear output (ONNX Runtime's constant operands of Mul/Add,
+    /// MatMul weights).
+    pub constants: HashMap<String, WeightQuant>,
     pub bias: BiasMode,
 }
 
@@ -275,6 +279,7 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
         && plan
             .weights
             .values()
+            .chain(plan.constants.values())
             .any(|w| !matches!(w.layout, WeightLayout::PerTensor))
     {
         // ONNX Runtime's QDQ quantizer raises the same: per-axis DequantizeLinear is opset 13.
@@ -288,7 +293,11 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
         });
     }
     let wide = plan.activations.values().any(|a| a.qtype.bits() > 8)
-        || plan.weights.values().any(|w| w.qtype.bits() > 8);
+        || plan
+            .weights
+            .values()
+            .chain(plan.constants.values())
+            .any(|w| w.qtype.bits() > 8);
     if wide {
         raise_to_21_check(&m)?;
     }
@@ -397,7 +406,7 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
             .and_then(|w| g.initializer(w))
             .ok_or_else(|| QuantError::Shape(format!("{}: weight is not a constant", n.name)))?
             .clone();
-        let written = write_weight(g, &n, &w, wq, &mut weight_nodes)?;
+        let written = write_weight(g, Some(&n), &w, wq, &mut weight_nodes)?;
         g.nodes[idx].inputs[1] = written;
         // int32 bias when the input is quantized and the weight has one scale per channel or
         // per tensor.
@@ -413,10 +422,10 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
             bias,
             matches!(wq.layout, WeightLayout::Block { .. }),
         ) {
-            let b = g
-                .initializer(&bname)
-                .ok_or_else(|| QuantError::Shape(format!("{}: bias is not a constant", n.name)))?
-                .clone();
+            // A bias computed at run time stays float (ONNX Runtime warns and does the same).
+            let Some(b) = g.initializer(&bname).cloned() else {
+                continue;
+            };
             let bv = b.to_f32().map_err(|e| QuantError::Shape(e.to_string()))?;
             let bq = if plan.bias == BiasMode::Int32Tflite {
                 quantize_bias_i32_tflite(&bv, s_in, &wq.scales)
@@ -452,6 +461,22 @@ pub fn write_qdq(model: &Model, plan: &QdqPlan) -> Result<Model> {
                 per_channel.then_some(0),
             ));
             g.nodes[idx].inputs[2] = bout;
+        }
+    }
+    let mut names: Vec<&String> = plan.constants.keys().collect();
+    names.sort();
+    for name in names {
+        let w = g
+            .initializer(name)
+            .ok_or_else(|| {
+                QuantError::InvalidArgument(format!("constant {name} is not an initializer"))
+            })?
+            .clone();
+        let out = write_weight(g, None, &w, &plan.constants[name], &mut weight_nodes)?;
+        for n in g.nodes.iter_mut() {
+            for i in n.inputs.iter_mut().filter(|i| *i == name) {
+                *i = out.clone();
+            }
         }
     }
     g.nodes.extend(weight_nodes);
@@ -523,7 +548,7 @@ fn raise_to_21_check(m: &Model) -> Result<()> {
 /// Stores one weight; returns the name of the float tensor the node now reads.
 fn write_weight(
     g: &mut Graph,
-    n: &Node,
+    n: Option<&Node>,
     w: &TensorData,
     wq: &WeightQuant,
     nodes: &mut Vec<Node>,
@@ -564,6 +589,12 @@ fn write_weight(
             nodes.push(dq_node(&w.name, &qn, &sn, &zn, &out, axis));
         }
         WeightLayout::Block { size } => {
+            let Some(n) = n else {
+                return Err(QuantError::Unsupported {
+                    framework: "qbench QDQ",
+                    what: format!("{}: blockwise layout of a constant operand", w.name),
+                });
+            };
             if n.op_type == "Gemm" && n.attr_int("transB", 0) == 0 {
                 return Err(QuantError::Unsupported {
                     framework: "qbench QDQ",
@@ -696,6 +727,7 @@ mod tests {
         let mut plan = QdqPlan {
             activations: HashMap::new(),
             weights: HashMap::new(),
+            constants: HashMap::new(),
             bias: BiasMode::Int32,
         };
         plan.activations
@@ -730,6 +762,7 @@ mod tests {
         let mut plan = QdqPlan {
             activations: HashMap::new(),
             weights: HashMap::new(),
+            constants: HashMap::new(),
             bias: BiasMode::Int32,
         };
         // 3 channels x K=2, block 4: [3*1, 4] with padding.
@@ -772,6 +805,7 @@ mod tests {
         let mut plan = QdqPlan {
             activations: HashMap::new(),
             weights: HashMap::new(),
+            constants: HashMap::new(),
             bias: BiasMode::Float,
         };
         plan.activations
@@ -793,6 +827,7 @@ mod tests {
         let mut plan = QdqPlan {
             activations: HashMap::new(),
             weights: HashMap::new(),
+            constants: HashMap::new(),
             bias: BiasMode::Int32,
         };
         plan.activations

@@ -174,6 +174,7 @@ pub fn ristretto_model(
     let plan = QdqPlan {
         activations,
         weights,
+        constants: HashMap::new(),
         bias: BiasMode::Float,
     };
     // Sub-8-bit weights sit in int8 containers: report their packed size too.

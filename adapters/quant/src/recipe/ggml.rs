@@ -123,6 +123,7 @@ impl Technique for GgmlWeightOnly {
         let plan = QdqPlan {
             activations: HashMap::new(),
             weights,
+            constants: HashMap::new(),
             bias: BiasMode::Float,
         };
         let mut m = write_qdq(model, &plan)?;

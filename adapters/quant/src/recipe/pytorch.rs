@@ -9,13 +9,13 @@
 //! * `pytorch-dynamic` (`quantize_dynamic` with `default_dynamic_qconfig`): only Linear (Gemm)
 //!   layers, weights qint8 per tensor symmetric, activations quint8 at run time.
 //!
-//! As in PyTorch, Relu is fused into the producing convolution or add, and
-//! AdaptiveAvgPool/Flatten outputs share their input's parameters.
+//! Which operators are quantized, and how, follows PyTorch's backend configuration
+//! ([`torch_treatment`]): Relu is fused into the producing conv/linear/add/mul, pooling and
+//! reshaping ops share their input's parameters, sigmoid/softmax/tanh have fixed ones.
 
-use std::collections::HashMap;
 
 use qbench_core::Format;
-use qbench_onnx::{Model, Node, TensorData};
+use qbench_onnx::{Graph, Model, Node, TensorData};
 
 use super::weights::{per_channel, per_tensor, round_half_even};
 use super::{calibrate, ActivationSource, Quantized, Technique};
@@ -23,9 +23,12 @@ use crate::convention::pytorch::{self, TorchQConfig};
 use crate::dynamic::{dynamic_rewrite, DynamicWeight};
 use crate::error::{QuantError, Result};
 use crate::observer::l2::TorchHistogramObserver;
-use crate::params::Range;
-use crate::qdq::writer::{activations_of, remove_relus, weight_sites, QUANTIZED_OPS};
-use crate::qdq::{write_qdq, ActQuant, BiasMode, QdqPlan};
+use crate::params::{QuantParams, Range};
+use crate::qdq::op_rules::{
+    fuse_activations, mark_activations, quantize_constants, resolve_params, FixedRange, Treatment,
+};
+use crate::qdq::writer::weight_sites;
+use crate::qdq::{write_qdq, BiasMode, QdqPlan};
 use crate::qoperator::qoperator_lite;
 use crate::scheme::QType;
 
@@ -45,8 +48,47 @@ pub struct PytorchStatic {
     pub engine: TorchEngine,
 }
 
-/// Operators whose output shares its input's parameters in PyTorch.
-const SHARES_INPUT_QPARAMS: &[&str] = &["GlobalAveragePool", "Flatten"];
+/// Ops PyTorch fuses a following ReLU into (conv/linear/add/mul/batch-norm + relu patterns of
+/// `torch.ao.quantization.backend_config`); ReLU6/hardtanh are not fused, they share qparams.
+const TORCH_RELU_FUSERS: &[&str] = &["Conv", "Gemm", "Add", "Mul", "BatchNormalization"];
+
+/// What PyTorch's x86/qnnpack backend configuration does with each ONNX operator
+/// (`torch/ao/quantization/backend_config/_common_operator_config_utils.py`): conv, linear,
+/// matmul, add/mul of two tensors and the "default ops" (hardswish, leaky relu, norms) observe
+/// their own output; add/mul with one tensor argument (a scalar) and the share-qparams ops
+/// (pooling, adaptive average pool, relu, clamp, interpolate, flatten, reshape, transpose,
+/// squeeze, mean, ...) share their input's; `cat` shares one observer between its inputs and
+/// output; sigmoid, hardsigmoid and softmax have the fixed qparams `(1/256, 0)` and tanh
+/// `(2/256, 128)`; anything else (div, pad, exp, ...) stays in float.
+fn torch_treatment(g: &Graph, n: &Node) -> Treatment {
+    let scalar_operand = n
+        .inputs
+        .iter()
+        .any(|t| g.initializer(t).is_some_and(|c| c.len() == 1));
+    match n.op_type.as_str() {
+        "Add" | "Mul" if scalar_operand => Treatment::SharesInput,
+        "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Mul" | "HardSwish"
+        | "LeakyRelu" | "Elu" | "PRelu" | "InstanceNormalization" | "LayerNormalization"
+        | "BatchNormalization" => Treatment::Compute,
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "Relu" | "Clip" | "Identity"
+        | "Resize" | "Flatten" | "ReduceMean" | "Reshape" | "Transpose" | "Squeeze"
+        | "Unsqueeze" | "Slice" | "Tile" | "DepthToSpace" | "SpaceToDepth" => {
+            Treatment::SharesInput
+        }
+        "Concat" => Treatment::SharedWithOutput,
+        "Sigmoid" | "HardSigmoid" | "Softmax" => Treatment::FixedOutput(FixedRange::ZeroToOne),
+        "Tanh" => Treatment::FixedOutput(FixedRange::MinusOneToOne),
+        _ => Treatment::Float,
+    }
+}
+
+/// PyTorch's fixed qparams (quint8 over `[0, 255]`, `reduce_range` does not apply).
+fn torch_fixed_output(kind: FixedRange) -> Result<QuantParams> {
+    match kind {
+        FixedRange::ZeroToOne => QuantParams::new(1.0 / 256.0, 0, 0, 255),
+        FixedRange::MinusOneToOne => QuantParams::new(2.0 / 256.0, 128, 0, 255),
+    }
+}
 
 impl Technique for PytorchStatic {
     fn name(&self) -> &'static str {
@@ -63,33 +105,23 @@ impl Technique for PytorchStatic {
             Box::new(TorchHistogramObserver::for_qtype(QType::UINT8))
         })?;
         let mut m = model.clone();
-        remove_relus(&mut m.graph);
-        let shared: HashMap<String, String> = m
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| SHARES_INPUT_QPARAMS.contains(&n.op_type.as_str()))
-            .map(|n| (n.outputs[0].clone(), n.inputs[0].clone()))
-            .collect();
+        fuse_activations(&mut m.graph, TORCH_RELU_FUSERS, false);
+        let marks = mark_activations(&m.graph, |n| torch_treatment(&m.graph, n));
         let act_cfg = TorchQConfig::quint8_affine(fbgemm);
-        let mut activations = HashMap::new();
-        for t in activations_of(&m.graph, QUANTIZED_OPS) {
-            let mut src = t.clone();
-            while let Some(s) = shared.get(&src) {
-                src = s.clone();
-            }
-            let r = ranges.get(&src).copied().ok_or_else(|| {
-                QuantError::InvalidArgument(format!("activation {src} has no calibrated range"))
-            })?;
-            let params = pytorch::params(r, &act_cfg).map_err(|e| e.context(t.clone()))?;
-            activations.insert(
-                t,
-                ActQuant {
-                    params,
-                    qtype: QType::UINT8,
-                },
-            );
-        }
+        let activations = resolve_params(
+            &marks,
+            QType::UINT8,
+            |t| {
+                let r = ranges.get(t).copied().ok_or_else(|| {
+                    QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
+                })?;
+                pytorch::params(r, &act_cfg).map_err(|e| e.context(t.to_string()))
+            },
+            torch_fixed_output,
+        )?;
+        let constants = quantize_constants(&m.graph, &marks, QType::UINT8, |r| {
+            pytorch::params(r, &act_cfg)
+        })?;
         let w_cfg = TorchQConfig::qint8_symmetric();
         let rule = |r: Range| pytorch::params(r, &w_cfg);
         let weights = weight_sites(&m.graph)?
@@ -106,6 +138,7 @@ impl Technique for PytorchStatic {
         let plan = QdqPlan {
             activations,
             weights,
+            constants,
             bias: BiasMode::Int32,
         };
         // PyTorch runs quantized kernels (quantized::conv2d, linear) between layers: written in

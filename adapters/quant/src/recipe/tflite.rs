@@ -21,8 +21,11 @@ use crate::dynamic::{dynamic_rewrite, DynamicWeight};
 use crate::error::{QuantError, Result};
 use crate::ggml::f32_to_f16_bits;
 use crate::params::{QuantParams, Range};
-use crate::qdq::writer::{activations_of, remove_relus, weight_sites, WeightSite, QUANTIZED_OPS};
-use crate::qdq::{write_qdq, ActQuant, BiasMode, QdqPlan, WeightQuant};
+use crate::qdq::op_rules::{
+    fuse_activations, mark_activations, quantize_constants, resolve_params, FixedRange, Treatment,
+};
+use crate::qdq::writer::{weight_sites, WeightSite};
+use crate::qdq::{write_qdq, BiasMode, QdqPlan, WeightQuant};
 use crate::qoperator::qoperator_lite;
 use crate::scheme::QType;
 
@@ -34,6 +37,50 @@ fn tflite_weight(site: &WeightSite) -> Result<WeightQuant> {
         per_channel(site, QType::INT8, &rule, &round)
     } else {
         per_tensor(site, QType::INT8, &rule, &round)
+    }
+}
+
+/// Ops with a fused activation function in TFLite (Relu/Relu6 folded into them).
+const TFLITE_FUSERS: &[&str] = &[
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "Add",
+    "Sub",
+    "Mul",
+    "Concat",
+    "AveragePool",
+    "MaxPool",
+];
+
+/// What the TFLite converter does with each ONNX operator in a full-integer model, after the
+/// TFLite 8-bit quantization specification (tensorflow.org/lite/performance/quantization_spec):
+/// ops whose inputs and outputs "must all have same scale/zero_point" share their input's
+/// parameters (CONCATENATION: all inputs take the output's); LOGISTIC and SOFTMAX outputs are
+/// fixed to `(1/256, -128)` and TANH to `(1/128, 0)` (int16: `1/32768`, 0); ops without an
+/// integer kernel (DIV, EXP, ...) stay in float.
+fn tflite_treatment(n: &Node) -> Treatment {
+    match n.op_type.as_str() {
+        "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Sub" | "Mul"
+        | "GlobalAveragePool" | "ReduceMean" | "HardSwish" | "HardSigmoid" | "LeakyRelu"
+        | "PRelu" | "Relu" | "Clip" | "BatchNormalization" => Treatment::Compute,
+        "MaxPool" | "AveragePool" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze"
+        | "Transpose" | "Slice" | "Split" | "Gather" | "Pad" | "Resize" | "DepthToSpace"
+        | "SpaceToDepth" | "Identity" => Treatment::SharesInput,
+        "Concat" => Treatment::SharedWithOutput,
+        "Sigmoid" | "Softmax" => Treatment::FixedOutput(FixedRange::ZeroToOne),
+        "Tanh" => Treatment::FixedOutput(FixedRange::MinusOneToOne),
+        _ => Treatment::Float,
+    }
+}
+
+/// TFLite's fixed output parameters.
+fn tflite_fixed_output(kind: FixedRange, qtype: QType) -> Result<QuantParams> {
+    let (lo, hi) = qtype.full_range();
+    match (kind, qtype.bits()) {
+        (_, 16) => QuantParams::new(1.0 / 32768.0, 0, lo, hi),
+        (FixedRange::ZeroToOne, _) => QuantParams::new(1.0 / 256.0, -128, lo, hi),
+        (FixedRange::MinusOneToOne, _) => QuantParams::new(1.0 / 128.0, 0, lo, hi),
     }
 }
 
@@ -56,15 +103,16 @@ impl Technique for TfliteFullInteger {
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
         let ranges = calib.global_minmax()?;
         let mut m = model.clone();
-        // TFLite fuses Relu into the producing op (fused activation function): one tensor with
-        // the post-activation range, clamped to [zero point, qmax]. With asymmetric int8 the
-        // range starts at the zero point, so the Relu can go; with symmetric int16 (zero point
-        // 0) the Relu stays and only its output is quantized.
+        // TFLite fuses Relu/Relu6 into the producing op (fused activation function): one tensor
+        // with the post-activation range, clamped to [zero point, qmax]. With asymmetric int8
+        // the range starts at the zero point, so the activation can go; with symmetric int16
+        // (zero point 0) it stays and only its output is quantized.
         let symmetric = self.activation.bits() > 8;
         if !symmetric {
-            remove_relus(&mut m.graph);
+            fuse_activations(&mut m.graph, TFLITE_FUSERS, true);
         }
         let consumers = m.graph.consumers();
+        let producers = m.graph.producers();
         let fused_inputs: Vec<String> = m
             .graph
             .nodes
@@ -72,48 +120,39 @@ impl Technique for TfliteFullInteger {
             .filter(|n| n.op_type == "Relu")
             .map(|n| n.inputs[0].clone())
             .filter(|t| consumers.get(t.as_str()).is_some_and(|c| c.len() == 1))
+            .filter(|t| {
+                producers
+                    .get(t.as_str())
+                    .is_some_and(|p| TFLITE_FUSERS.contains(&m.graph.nodes[*p].op_type.as_str()))
+            })
             .collect();
-        let producers: HashMap<String, String> = m
-            .graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter().map(|o| (o.clone(), n.op_type.clone())))
-            .collect();
-        let readers: HashMap<String, String> = m
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| n.op_type == "Flatten")
-            .map(|n| (n.outputs[0].clone(), n.inputs[0].clone()))
-            .collect();
-        let mut activations = HashMap::new();
-        for t in activations_of(&m.graph, QUANTIZED_OPS) {
-            if fused_inputs.contains(&t) {
-                continue;
-            }
-            // RESHAPE keeps its input's parameters; everything else has its own range.
-            let src = match producers.get(&t).map(String::as_str) {
-                Some("Flatten") => readers[&t].clone(),
-                _ => t.clone(),
-            };
-            let r = ranges.get(&src).copied().ok_or_else(|| {
-                QuantError::InvalidArgument(format!("activation {src} has no calibrated range"))
-            })?;
-            let mut params =
-                tflite::activation_params(r, self.activation).map_err(|e| e.context(t.clone()))?;
-            // The int16 scale comes from the narrow range [-32767, 32767], but TFLite's int16
-            // kernels clamp to the full [-32768, 32767]: no extra clipping.
-            if self.activation.bits() == 16 {
-                params.qmin = self.activation.full_range().0;
-            }
-            activations.insert(
-                t,
-                ActQuant {
-                    params,
-                    qtype: self.activation,
-                },
-            );
+        let mut marks = mark_activations(&m.graph, tflite_treatment);
+        for t in &fused_inputs {
+            marks.marks.remove(t);
+            marks.order.retain(|x| x != t);
         }
+        let qtype = self.activation;
+        let activations = resolve_params(
+            &marks,
+            qtype,
+            |t| {
+                let r = ranges.get(t).copied().ok_or_else(|| {
+                    QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
+                })?;
+                let mut params =
+                    tflite::activation_params(r, qtype).map_err(|e| e.context(t.to_string()))?;
+                // The int16 scale comes from the narrow range [-32767, 32767], but TFLite's
+                // int16 kernels clamp to the full [-32768, 32767]: no extra clipping.
+                if qtype.bits() == 16 {
+                    params.qmin = qtype.full_range().0;
+                }
+                Ok(params)
+            },
+            |kind| tflite_fixed_output(kind, qtype),
+        )?;
+        let constants = quantize_constants(&m.graph, &marks, qtype, |r| {
+            tflite::activation_params(r, qtype)
+        })?;
         let weights = weight_sites(&m.graph)?
             .iter()
             .map(|s| Ok((s.node.clone(), tflite_weight(s)?)))
@@ -121,6 +160,7 @@ impl Technique for TfliteFullInteger {
         let plan = QdqPlan {
             activations,
             weights,
+            constants,
             bias: BiasMode::Int32Tflite,
         };
         let sixteen = self.activation.bits() > 8;

@@ -107,6 +107,7 @@ impl Technique for Uniform4 {
         let plan = QdqPlan {
             activations,
             weights,
+            constants: HashMap::new(),
             bias: BiasMode::Int32,
         };
         Ok(Quantized {

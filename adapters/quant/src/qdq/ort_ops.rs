@@ -1,0 +1,381 @@
+//! ONNX Runtime's per-operator decisions in `quantize_static(quant_format=QDQ)`: which tensors of
+//! which operators get a Q/DQ pair, which share their input's parameters, which are weights, which
+//! biases become int32, and which Relu/Clip nodes disappear (ORT 1.31 `qdq_quantizer.py`,
+//! `registry.py` and `operators/*.py`).
+//!
+//! * The operators quantized by default are the union of ORT's `QLinearOpsRegistry` and
+//!   `QDQRegistry` ([`ORT_QDQ_OPS`]); every other operator stays in float between the pairs.
+//! * Operators without a QDQ handler (`Add`, `Mul`, `Concat`, `Sigmoid`, `Softmax`,
+//!   `GlobalAveragePool`, `LeakyRelu`, `ArgMax`, ...) quantize every float input and output
+//!   (`QDQOperatorBase`); a float initializer among them is stored quantized with the
+//!   *activation* type.
+//! * `Conv`/`ConvTranspose`/`Gemm`: data input and output, the weight (per channel along axis 0,
+//!   1 for `ConvTranspose` and for a `Gemm` without `transB`), the bias as int32. `MatMul`:
+//!   initializer inputs are weights (per channel along axis 1), the rest activations.
+//! * `Reshape`, `Transpose`, `Squeeze`, `Unsqueeze`, `Flatten`, `Slice`, `AveragePool`, `TopK`,
+//!   `Resize` (opset >= 11) and `MaxPool` (opset >= 12): only when their input is already
+//!   quantized, and then the output shares the input's parameters (`QDQDirect8BitOp`). `Split`
+//!   and `Gather` likewise share; `Pad` shares when it pads with a value the input holds.
+//! * `Relu`/`Clip` whose input is quantized: with asymmetric activations the producer writes the
+//!   activation's output directly and the node is removed (`QDQRemovableActivation`), when the
+//!   input has one reader and is not a graph input or output.
+//!
+//! Nodes are visited in graph order and a decision can depend on an earlier one ("is the input
+//! already quantized?"), exactly as ORT's single pass does.
+
+use std::collections::{HashMap, HashSet};
+
+use qbench_onnx::{elem_types, Attribute, Graph};
+
+use crate::params::Range;
+
+/// The operator types `quantize_static` quantizes when `op_types_to_quantize` is not given.
+pub const ORT_QDQ_OPS: &[&str] = &[
+    // QLinearOpsRegistry
+    "ArgMax",
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Mul",
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Split",
+    "Pad",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "Resize",
+    "AveragePool",
+    "Concat",
+    "Softmax",
+    "Where",
+    // CommonOpsRegistry
+    "Gather",
+    "Transpose",
+    "EmbedLayerNormalization",
+    // QDQRegistry only
+    "ConvTranspose",
+    "Slice",
+    "GatherElements",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "BatchNormalization",
+    "TopK",
+    "CumSum",
+];
+
+/// How a marked tensor is quantized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// Its own parameters: from its calibrated range (a node's tensor) or from its values (a
+    /// float initializer, with the activation type).
+    Activation,
+    /// A weight initializer (the weight type), per channel along `axis` when set.
+    Weight { axis: Option<usize> },
+    /// The parameters of another tensor (a node's input), resolved when writing.
+    SharedWith(String),
+}
+
+/// A bias that becomes int32 with scale `s_input * s_weight`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BiasSite {
+    pub node: String,
+    pub bias: String,
+    pub input: String,
+    pub weight: String,
+}
+
+/// Everything ORT's pass decided, in the order it decided it.
+#[derive(Clone, Debug, Default)]
+pub struct Marking {
+    /// Marked tensors, first-marked order.
+    pub order: Vec<String>,
+    pub marks: HashMap<String, Mark>,
+    pub biases: Vec<BiasSite>,
+    /// Relu/Clip nodes removed (their producer now writes their output).
+    pub removed: Vec<String>,
+}
+
+impl Marking {
+    /// ORT's `is_tensor_quantized`.
+    fn is_quantized(&self, t: &str) -> bool {
+        self.marks.contains_key(t) || self.biases.iter().any(|b| b.bias == t)
+    }
+
+    fn set(&mut self, t: &str, mark: Mark) {
+        if self.marks.insert(t.to_string(), mark).is_none() {
+            self.order.push(t.to_string());
+        }
+    }
+
+    fn forget(&mut self, t: &str) {
+        self.marks.remove(t);
+        self.order.retain(|x| x != t);
+    }
+}
+
+/// What the pass needs besides the graph.
+#[derive(Clone, Copy, Debug)]
+pub struct MarkSettings {
+    pub activation_symmetric: bool,
+    pub per_channel: bool,
+    /// The model's default-domain opset (Resize needs 11, MaxPool 12).
+    pub opset: i64,
+}
+
+/// ORT's `adjust_tensor_ranges`, run on the graph before marking: the input of a Relu/Clip with a
+/// single reader takes the activation's output range, and a Softmax output is `[0, 1]`.
+pub fn adjust_ranges(g: &Graph, ranges: &mut HashMap<String, Range>) {
+    let consumers = g.consumers();
+    for n in g.nodes.iter().filter(|n| quantized_op(&n.op_type, &n.domain)) {
+        match n.op_type.as_str() {
+            "Clip" | "Relu" => {
+                let (Some(x), Some(y)) = (n.inputs.first(), n.outputs.first()) else {
+                    continue;
+                };
+                if consumers.get(x.as_str()).map_or(0, Vec::len) != 1 || !ranges.contains_key(x) {
+                    continue;
+                }
+                if let Some(r) = ranges.get(y).copied() {
+                    ranges.insert(x.clone(), r);
+                }
+            }
+            "Softmax" => {
+                if let Some(y) = n.outputs.first() {
+                    ranges.insert(y.clone(), Range { min: 0.0, max: 1.0 });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn quantized_op(op: &str, domain: &str) -> bool {
+    (domain.is_empty() || domain == "ai.onnx") && ORT_QDQ_OPS.contains(&op)
+}
+
+/// Runs ORT's marking pass over `g` (already pre-processed, ranges adjusted), removing the
+/// Relu/Clip nodes ORT removes. `ranges` says which tensors ORT would have calibrated.
+pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) -> Marking {
+    let types = elem_types(g);
+    let inits: HashSet<String> = g.initializers.iter().map(|t| t.name.clone()).collect();
+    // Float initializers and their rank.
+    let float_inits: HashMap<String, usize> = g
+        .initializers
+        .iter()
+        .filter(|t| t.dtype == qbench_onnx::DType::F32)
+        .map(|t| (t.name.clone(), t.dims.len()))
+        .collect();
+    let float_init = |t: &str| float_inits.contains_key(t);
+    // ORT's `_is_tensor_quantizable`: a float initializer, or a value of float type.
+    let quantizable: HashSet<String> = types
+        .iter()
+        .filter(|(_, ty)| **ty == qbench_onnx::elem_code::FLOAT)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let graph_io: HashSet<String> = g
+        .inputs
+        .iter()
+        .chain(g.outputs.iter())
+        .map(|v| v.name.clone())
+        .collect();
+    let mut mk = Marking::default();
+    let mut removed_idx = Vec::new();
+    let rank = |t: &str| float_inits.get(t).copied();
+    // Plain marks never replace an existing one (`elif tensor_name not in tensors_to_quantize`).
+    let act = |mk: &mut Marking, t: &str| {
+        if !t.is_empty() && quantizable.contains(t) && !mk.marks.contains_key(t) {
+            mk.set(t, Mark::Activation);
+        }
+    };
+    // Sharing replaces (`quantize_output_same_as_input` overwrites).
+    let share = |mk: &mut Marking, out: &str, input: &str| {
+        if !out.is_empty() && quantizable.contains(out) && !inits.contains(out) {
+            mk.set(out, Mark::SharedWith(input.to_string()));
+        }
+    };
+    // `quantize_weight_tensor` keeps an existing mark; the per-channel form replaces it.
+    let weight = |mk: &mut Marking, t: &str, default_axis: usize| {
+        if !float_init(t) {
+            return;
+        }
+        let axis = (s.per_channel)
+            .then_some(default_axis)
+            .filter(|a| rank(t).is_some_and(|r| *a < r));
+        if axis.is_some() || !mk.marks.contains_key(t) {
+            mk.set(t, Mark::Weight { axis });
+        }
+    };
+    for idx in 0..g.nodes.len() {
+        let n = g.nodes[idx].clone();
+        if !quantized_op(&n.op_type, &n.domain) {
+            continue;
+        }
+        let in0 = n.inputs.first().cloned().unwrap_or_default();
+        let out0 = n.outputs.first().cloned().unwrap_or_default();
+        let bias = |mk: &mut Marking, b: usize| {
+            if let Some(bias) = n.inputs.get(b).filter(|b| float_init(b)) {
+                mk.biases.push(BiasSite {
+                    node: n.name.clone(),
+                    bias: bias.clone(),
+                    input: in0.clone(),
+                    weight: n.inputs[1].clone(),
+                });
+            }
+        };
+        let direct_8bit = |mk: &mut Marking| {
+            if mk.is_quantized(&in0) {
+                share(mk, &out0, &in0);
+            }
+        };
+        match n.op_type.as_str() {
+            "Conv" | "ConvTranspose" => {
+                act(&mut mk, &in0);
+                act(&mut mk, &out0);
+                weight(&mut mk, &n.inputs[1], usize::from(n.op_type == "ConvTranspose"));
+                if n.inputs.len() == 3 {
+                    bias(&mut mk, 2);
+                }
+            }
+            "Gemm" => {
+                act(&mut mk, &in0);
+                act(&mut mk, &out0);
+                weight(&mut mk, &n.inputs[1], usize::from(n.attr_int("transB", 0) == 0));
+                if n.inputs.len() == 3 {
+                    bias(&mut mk, 2);
+                }
+            }
+            "MatMul" => {
+                for t in n.inputs.iter().chain(n.outputs.iter()) {
+                    if inits.contains(t) {
+                        weight(&mut mk, t, 1);
+                    } else {
+                        act(&mut mk, t);
+                    }
+                }
+            }
+            "Relu" | "Clip" => {
+                if !mk.is_quantized(&in0) {
+                    continue;
+                }
+                let consumers = g.consumers();
+                let replace = !s.activation_symmetric
+                    && ranges.contains_key(&out0)
+                    && ranges.contains_key(&in0)
+                    && consumers.get(in0.as_str()).map_or(0, Vec::len) == 1
+                    && !graph_io.contains(&in0);
+                if replace {
+                    for node in g.nodes.iter_mut() {
+                        for o in node.outputs.iter_mut().filter(|o| **o == in0) {
+                            *o = out0.clone();
+                        }
+                    }
+                    mk.forget(&in0);
+                    mk.removed.push(n.name.clone());
+                    removed_idx.push(idx);
+                } else {
+                    act(&mut mk, &in0);
+                }
+                act(&mut mk, &out0);
+            }
+            "Reshape" | "Transpose" | "Squeeze" | "Unsqueeze" | "Flatten" | "AveragePool"
+            | "Slice" | "TopK" => direct_8bit(&mut mk),
+            "Resize" if s.opset >= 11 => direct_8bit(&mut mk),
+            "MaxPool" if s.opset >= 12 => direct_8bit(&mut mk),
+            "Resize" | "MaxPool" => {}
+            "Pad" => {
+                for t in &n.inputs {
+                    act(&mut mk, t);
+                }
+                if pads_with_input_values(g, &n, s.opset) {
+                    share(&mut mk, &out0, &in0);
+                } else {
+                    act(&mut mk, &out0);
+                }
+            }
+            "Split" => {
+                if !mk.is_quantized(&in0) {
+                    act(&mut mk, &in0);
+                }
+                for o in &n.outputs {
+                    share(&mut mk, o, &in0);
+                }
+            }
+            "Gather" | "GatherElements" => {
+                if float_init(&in0) {
+                    act(&mut mk, &in0);
+                    share(&mut mk, &out0, &in0);
+                } else if mk.is_quantized(&in0) {
+                    share(&mut mk, &out0, &in0);
+                }
+            }
+            "Where" => {
+                let (a, b) = (
+                    n.inputs.get(1).cloned().unwrap_or_default(),
+                    n.inputs.get(2).cloned().unwrap_or_default(),
+                );
+                if mk.is_quantized(&a) && mk.is_quantized(&b) {
+                    for o in &n.outputs {
+                        act(&mut mk, o);
+                    }
+                }
+            }
+            "InstanceNormalization" | "LayerNormalization" | "BatchNormalization" => {
+                act(&mut mk, &in0);
+                let scale = n.inputs.get(1).cloned().unwrap_or_default();
+                if inits.contains(&scale) {
+                    weight(&mut mk, &scale, 1);
+                } else {
+                    act(&mut mk, &scale);
+                }
+                if n.inputs.get(2).is_some_and(|b| !b.is_empty()) {
+                    bias(&mut mk, 2);
+                }
+                for o in &n.outputs {
+                    act(&mut mk, o);
+                }
+            }
+            _ => {
+                for t in n.inputs.iter().chain(n.outputs.iter()) {
+                    act(&mut mk, t);
+                }
+            }
+        }
+    }
+    for idx in removed_idx.into_iter().rev() {
+        g.nodes.remove(idx);
+    }
+    mk
+}
+
+/// ORT's `QDQPad._should_quantize_output_same_as_input`: reflect/edge/wrap padding, or constant
+/// padding with a constant 0.
+fn pads_with_input_values(g: &Graph, n: &qbench_onnx::Node, opset: i64) -> bool {
+    let mode = match n.attr("mode") {
+        Some(Attribute::String(m)) => m.as_str(),
+        _ => "constant",
+    };
+    match mode {
+        "reflect" | "edge" | "wrap" => true,
+        "constant" => {
+            if opset < 11 {
+                return n.attr_float("value", 0.0) == 0.0;
+            }
+            match n.inputs.get(2).filter(|v| !v.is_empty()) {
+                None => true,
+                Some(v) => g
+                    .initializer(v)
+                    .filter(|t| t.dtype == qbench_onnx::DType::F32)
+                    .and_then(|t| t.to_f32().ok())
+                    .is_some_and(|v| v.len() == 1 && v[0] == 0.0),
+            }
+        }
+        _ => false,
+    }
+}
