@@ -55,6 +55,7 @@ impl Probe {
 
 /// Child side: `what` is `fp32-inference` or a technique name; prints one JSON line.
 pub fn child(dir: &Path, scenario: &str, what: &str) -> Result<()> {
+    crate::orphan_watch::exit_when_orphaned();
     let sc = Scenario::load_resolved(dir, scenario)?;
     let fp32 = sc.fp32_artifact()?;
     let work = tempfile_dir()?;

@@ -240,6 +240,7 @@ pub fn measure(spec: &CellSpec) -> Result<CellOutcome> {
 
 /// Entry point of the hidden `qbench cell` subcommand: prints the outcome as one JSON line.
 pub fn main(spec_json: &str) -> Result<()> {
+    crate::orphan_watch::exit_when_orphaned();
     let spec: CellSpec = serde_json::from_str(spec_json).context("invalid cell specification")?;
     let outcome = match measure(&spec) {
         Ok(o) => o,

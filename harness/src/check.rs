@@ -104,9 +104,13 @@ pub fn load_run(path: &Path) -> Result<Run> {
     let run: Run = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a qbench results file", path.display()))?;
     if !run.complete {
+        let why = match &run.stopped {
+            Some(reason) => format!("it was {reason}"),
+            None => "it was interrupted or is still going".into(),
+        };
         bail!(
-            "{} is an incomplete run ({} cells written, `complete: false`): it was interrupted or \
-             is still going; run `qbench compare` to the end",
+            "{} is an incomplete run ({} cells written, `complete: false`): {why}; run `qbench \
+             compare` to the end",
             path.display(),
             run.rows.len()
         );

@@ -231,6 +231,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     }
     let opts = options(dir, args)?;
     let _lock = OutLock::acquire(&opts.out)?;
+    crate::interrupt::install();
     let s = &opts.settings;
     let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = Run {
@@ -248,6 +249,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         backends: BTreeMap::new(),
         settings: s.clone(),
         rows: Vec::new(),
+        stopped: None,
     };
     let backends: Vec<_> = opts
         .backends
@@ -304,6 +306,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         })
     });
     for (p, b, batch, threads) in cells {
+        if crate::interrupt::requested() {
+            return Err(stopped(&mut run, &opts.out, &partial, &bar));
+        }
         let key = RowKey {
             technique: p.technique.clone(),
             framework: p.framework.clone(),
@@ -404,6 +409,11 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         if row.status == Status::Ok {
             row.packed_bytes = p.packed_bytes;
         }
+        // A cell that failed while a signal stopped the run was killed by it (Ctrl-C reaches
+        // the whole process group): not a result.
+        if crate::interrupt::requested() && row.status != Status::Ok {
+            return Err(stopped(&mut run, &opts.out, &partial, &bar));
+        }
         let line = format!(
             "{:<30} {:<7} b{:<3} t{:<2} {}",
             row.technique,
@@ -471,10 +481,32 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         eprintln!("{results_line}");
     }
     ignore_closed_pipe(printed)?;
+    for w in crate::fp32_sanity::fp32_warnings(&run.rows, opts.scenario.model.classes) {
+        eprintln!("warning: {w}");
+    }
     if run.rows.iter().all(|r| r.status != Status::Ok) {
         bail!("no cell could be measured");
     }
     Ok(())
+}
+
+/// Writes the partial results with the reason a signal stopped the run, and returns the error
+/// that ends it (exit status 130).
+fn stopped(run: &mut Run, out: &Path, partial: &str, bar: &Progress) -> anyhow::Error {
+    bar.finish_and_clear();
+    let why = format!(
+        "stopped by a signal (SIGINT, SIGTERM or SIGHUP) after {} cell(s)",
+        run.rows.len()
+    );
+    run.stopped = Some(why.clone());
+    match report::write_report(&report::Json, run, out, partial) {
+        Ok(path) => crate::interrupt::Interrupted(format!(
+            "{why}; the finished cells are in {} (`complete: false`)",
+            path.display()
+        ))
+        .into(),
+        Err(e) => e.context(why),
+    }
 }
 
 /// Thread counts above this many per core are refused without `--allow-oversubscription`.
@@ -518,6 +550,9 @@ fn further_rounds(
             (0..pending.len()).collect()
         };
         for i in order {
+            if crate::interrupt::requested() {
+                return Err(stopped(run, out, stem, bar));
+            }
             let cell = &mut pending[i];
             let row = &mut run.rows[cell.row];
             if row.status != Status::Ok {

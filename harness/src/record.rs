@@ -228,6 +228,9 @@ pub struct Run {
     /// (`<stem>.partial.json`); files written before this field existed were complete.
     #[serde(default = "complete_by_default")]
     pub complete: bool,
+    /// Why an incomplete run stopped (a signal), when it was stopped rather than killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 fn complete_by_default() -> bool {

@@ -304,3 +304,49 @@ fn a_second_run_into_the_same_folder_is_refused_and_touches_nothing() {
     );
     assert!(!out.path().join("quick.partial.json").exists());
 }
+
+#[test]
+fn an_fp32_baseline_at_chance_level_is_said_in_the_summary() {
+    // A preprocessing mistake (inputs a thousand times too large) that still runs: the FP32
+    // model then answers one class for everything.
+    let dir = scenario_copy(|t| t.replace("std = 0.3530", "std = 0.0003530"));
+    let out = tempfile::tempdir().unwrap();
+    let o = qbench(&[
+        "--scenarios",
+        dir.path().to_str().unwrap(),
+        "compare",
+        "--quick",
+        "--rounds",
+        "1",
+        "--techniques",
+        "fp32",
+        "--backends",
+        "ort",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("warning: FP32 on ort") && t.contains("near chance level for 10 classes"),
+        "{t}"
+    );
+    // The committed scenario's baseline is fine: no warning.
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "compare",
+        "--quick",
+        "--rounds",
+        "1",
+        "--techniques",
+        "fp32",
+        "--backends",
+        "ort",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("chance level"), "{t}");
+}

@@ -116,6 +116,7 @@ pub(crate) mod fixture {
         );
         Run {
             complete: true,
+            stopped: None,
             scenario: "resnet".into(),
             metric: Some("top1".into()),
             data: None,

@@ -218,6 +218,7 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
             continue;
         }
         let in0 = n.inputs.first().cloned().unwrap_or_default();
+        let in1 = n.inputs.get(1).cloned().unwrap_or_default();
         let out0 = n.outputs.first().cloned().unwrap_or_default();
         let bias = |mk: &mut Marking, b: usize| {
             if let Some(bias) = n.inputs.get(b).filter(|b| float_init(b)) {
@@ -225,7 +226,7 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
                     node: n.name.clone(),
                     bias: bias.clone(),
                     input: in0.clone(),
-                    weight: n.inputs[1].clone(),
+                    weight: in1.clone(),
                 });
             }
         };
@@ -238,7 +239,7 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
             "Conv" | "ConvTranspose" => {
                 act(&mut mk, &in0);
                 act(&mut mk, &out0);
-                weight(&mut mk, &n.inputs[1], usize::from(n.op_type == "ConvTranspose"));
+                weight(&mut mk, &in1, usize::from(n.op_type == "ConvTranspose"));
                 if n.inputs.len() == 3 {
                     bias(&mut mk, 2);
                 }
@@ -246,7 +247,7 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
             "Gemm" => {
                 act(&mut mk, &in0);
                 act(&mut mk, &out0);
-                weight(&mut mk, &n.inputs[1], usize::from(n.attr_int("transB", 0) == 0));
+                weight(&mut mk, &in1, usize::from(n.attr_int("transB", 0) == 0));
                 if n.inputs.len() == 3 {
                     bias(&mut mk, 2);
                 }
@@ -377,5 +378,114 @@ fn pads_with_input_values(g: &Graph, n: &qbench_onnx::Node, opset: i64) -> bool 
             }
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qbench_onnx::{DType, Dim, Node, TensorData, ValueInfo};
+
+    fn vi(name: &str) -> ValueInfo {
+        ValueInfo {
+            name: name.into(),
+            dtype: DType::F32,
+            shape: vec![Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(4), Dim::Fixed(4)],
+        }
+    }
+
+    /// x -> Conv -> Relu -> MaxPool -> Pad(value) -> HardSigmoid -> y
+    fn graph(pad_value: f32) -> Graph {
+        let mut g = Graph::default();
+        g.inputs.push(vi("x"));
+        g.outputs.push(vi("y"));
+        g.add_initializer(TensorData::from_f32("w", vec![2, 2, 1, 1], &[1.0; 4]));
+        g.add_initializer(TensorData::from_i64("pads", vec![8], &[0, 0, 1, 1, 0, 0, 1, 1]));
+        g.add_initializer(TensorData::from_f32("v", vec![], &[pad_value]));
+        g.nodes = vec![
+            Node::new("conv", "Conv", &["x", "w"], &["c"]),
+            Node::new("relu", "Relu", &["c"], &["r"]),
+            Node::new("pool", "MaxPool", &["r"], &["p"]),
+            Node::new("pad", "Pad", &["p", "pads", "v"], &["q"]),
+            Node::new("hs", "HardSigmoid", &["q"], &["y"]),
+        ];
+        g
+    }
+
+    fn ranges(g: &Graph) -> HashMap<String, Range> {
+        ["x", "c", "r", "p", "q", "y"]
+            .iter()
+            .filter(|t| g.nodes.iter().any(|n| n.outputs.contains(&t.to_string())) || **t == "x")
+            .map(|t| (t.to_string(), Range { min: -1.0, max: 1.0 }))
+            .collect()
+    }
+
+    fn settings(opset: i64, symmetric: bool) -> MarkSettings {
+        MarkSettings {
+            activation_symmetric: symmetric,
+            per_channel: false,
+            opset,
+        }
+    }
+
+    #[test]
+    fn relu_goes_maxpool_and_zero_pad_share_hardsigmoid_stays_float() {
+        let mut g = graph(0.0);
+        let r = ranges(&g);
+        let mk = mark(&mut g, &r, &settings(13, false));
+        assert_eq!(mk.removed, ["relu"]);
+        assert_eq!(g.nodes[0].outputs, ["r"], "the conv writes the relu output");
+        assert_eq!(mk.marks["r"], Mark::Activation);
+        assert_eq!(mk.marks["p"], Mark::SharedWith("r".into()));
+        assert_eq!(mk.marks["q"], Mark::SharedWith("p".into()));
+        // The pad value is a float constant input of a quantized Pad.
+        assert_eq!(mk.marks["v"], Mark::Activation);
+        assert_eq!(mk.marks["w"], Mark::Weight { axis: None });
+        assert!(!mk.marks.contains_key("y"), "HardSigmoid is not quantized");
+    }
+
+    #[test]
+    fn opset_symmetry_and_pad_value_change_the_decisions() {
+        // MaxPool needs opset 12: below it, it stays float and its output does not share the
+        // Relu's parameters; the Pad that reads it quantizes it with its own.
+        let mut g = graph(0.0);
+        let r = ranges(&g);
+        let mk = mark(&mut g, &r, &settings(11, false));
+        assert_eq!(mk.marks["p"], Mark::Activation);
+        let mk13 = mark(&mut graph(0.0), &r, &settings(13, false));
+        assert_eq!(mk13.marks["p"], Mark::SharedWith("r".into()));
+        // Symmetric activations keep the Relu and quantize its input and output.
+        let mut g = graph(0.0);
+        let mk = mark(&mut g, &r, &settings(13, true));
+        assert!(mk.removed.is_empty());
+        assert_eq!(mk.marks["c"], Mark::Activation);
+        assert_eq!(mk.marks["r"], Mark::Activation);
+        // Padding with a value the input may not hold: the output gets its own parameters.
+        let mut g = graph(0.5);
+        let mk = mark(&mut g, &r, &settings(13, false));
+        assert_eq!(mk.marks["q"], Mark::Activation);
+    }
+
+    #[test]
+    fn relu_input_takes_the_relu_range_and_softmax_is_zero_to_one() {
+        let mut g = graph(0.0);
+        g.nodes.push(Node::new("sm", "Softmax", &["y"], &["z"]));
+        let mut r = ranges(&g);
+        r.insert("r".into(), Range { min: 0.0, max: 3.0 });
+        r.insert("z".into(), Range { min: 0.2, max: 0.7 });
+        adjust_ranges(&g, &mut r);
+        assert_eq!(r["c"], Range { min: 0.0, max: 3.0 });
+        assert_eq!(r["z"], Range { min: 0.0, max: 1.0 });
+    }
+
+    #[test]
+    fn malformed_nodes_are_skipped_not_a_panic() {
+        let mut g = graph(0.0);
+        g.nodes.push(Node::new("bad", "Conv", &["y"], &["z"]));
+        g.nodes.push(Node::new("bad2", "Relu", &[], &[]));
+        let r = ranges(&g);
+        let mk = mark(&mut g, &r, &settings(13, false));
+        assert_eq!(mk.marks["z"], Mark::Activation);
+        assert!(!mk.marks.contains_key(""));
     }
 }

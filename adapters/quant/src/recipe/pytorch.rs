@@ -55,9 +55,10 @@ const TORCH_RELU_FUSERS: &[&str] = &["Conv", "Gemm", "Add", "Mul", "BatchNormali
 /// What PyTorch's x86/qnnpack backend configuration does with each ONNX operator
 /// (`torch/ao/quantization/backend_config/_common_operator_config_utils.py`): conv, linear,
 /// matmul, add/mul of two tensors and the "default ops" (hardswish, leaky relu, norms) observe
-/// their own output; add/mul with one tensor argument (a scalar) and the share-qparams ops
-/// (pooling, adaptive average pool, relu, clamp, interpolate, flatten, reshape, transpose,
-/// squeeze, mean, ...) share their input's; `cat` shares one observer between its inputs and
+/// their own output; add/mul with a scalar run `add_scalar`/`mul_scalar`, whose output
+/// parameters are the input's shifted or scaled by the scalar (qbench calibrates that range);
+/// the share-qparams ops (pooling, adaptive average pool, relu, clamp, interpolate, flatten,
+/// reshape, transpose, squeeze, mean, ...) share their input's; `cat` shares one observer between its inputs and
 /// output; sigmoid, hardsigmoid and softmax have the fixed qparams `(1/256, 0)` and tanh
 /// `(2/256, 128)`; anything else (div, pad, exp, ...) stays in float.
 fn torch_treatment(g: &Graph, n: &Node) -> Treatment {
@@ -66,7 +67,7 @@ fn torch_treatment(g: &Graph, n: &Node) -> Treatment {
         .iter()
         .any(|t| g.initializer(t).is_some_and(|c| c.len() == 1));
     match n.op_type.as_str() {
-        "Add" | "Mul" if scalar_operand => Treatment::SharesInput,
+        "Add" | "Mul" if scalar_operand => Treatment::ScalarArithmetic,
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Mul" | "HardSwish"
         | "LeakyRelu" | "Elu" | "PRelu" | "InstanceNormalization" | "LayerNormalization"
         | "BatchNormalization" => Treatment::Compute,
