@@ -10,11 +10,13 @@ use crate::registry::FP32;
 pub fn fp32_warnings(rows: &[Row], classes: Option<usize>) -> Vec<String> {
     let mut out = Vec::new();
     for r in rows.iter().filter(|r| r.technique == FP32) {
-        let cell = format!("FP32 on {} (batch {}, {} threads)", r.backend, r.batch, r.threads);
+        let cell = format!(
+            "FP32 on {} (batch {}, {} threads)",
+            r.backend, r.batch, r.threads
+        );
         match r.status {
             Status::Failed
-                if r
-                    .reason
+                if r.reason
                     .as_deref()
                     .is_some_and(|x| x.contains("NaN or infinity")) =>
             {
@@ -79,7 +81,10 @@ mod tests {
         assert_eq!(fp32_warnings(&[near], Some(10)).len(), 1);
         let w = fp32_warnings(&[chance], Some(10));
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("12.0%") && w[0].contains("10 classes"), "{w:?}");
+        assert!(
+            w[0].contains("12.0%") && w[0].contains("10 classes"),
+            "{w:?}"
+        );
         let w = fp32_warnings(&[nan], Some(10));
         assert!(w[0].contains("NaN or infinity"), "{w:?}");
         // Without a class count (fidelity runs) accuracy is not judged.

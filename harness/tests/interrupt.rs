@@ -33,7 +33,10 @@ fn sigterm_leaves_a_partial_file_that_says_why() {
         if rows >= 1 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(300), "no cell finished");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no cell finished"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let kill = std::process::Command::new("kill")
@@ -48,7 +51,13 @@ fn sigterm_leaves_a_partial_file_that_says_why() {
     assert!(err.contains("stopped by a signal"), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&partial).unwrap()).unwrap();
     assert_eq!(v["complete"], false);
-    assert!(v["stopped"].as_str().unwrap().contains("stopped by a signal"), "{v}");
+    assert!(
+        v["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by a signal"),
+        "{v}"
+    );
     let rows = v["rows"].as_array().unwrap().len();
     assert!((1..9).contains(&rows), "{rows} rows");
     // The complete files were never written.
@@ -62,5 +71,9 @@ fn sigterm_leaves_a_partial_file_that_says_why() {
         partial.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("it was stopped by a signal"), "{}", text(&o));
+    assert!(
+        text(&o).contains("it was stopped by a signal"),
+        "{}",
+        text(&o)
+    );
 }

@@ -18,7 +18,11 @@ fn children(parent: u32, word: &str) -> Vec<u32> {
         };
         // pid (comm) state ppid ...
         let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-        let ppid: u32 = after.split(' ').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let ppid: u32 = after
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if ppid == parent && String::from_utf8_lossy(&cmd).split('\0').any(|a| a == word) {
             out.push(pid);
@@ -43,7 +47,15 @@ fn a_cell_stops_when_its_parent_is_killed() {
     // A full (not quick) FP32 cell on candle: the whole evaluation set, many seconds.
     let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_qbench"))
         .args(["--scenarios", common::scenarios().to_str().unwrap()])
-        .args(["compare", "--techniques", "fp32", "--backends", "candle", "--rounds", "1"])
+        .args([
+            "compare",
+            "--techniques",
+            "fp32",
+            "--backends",
+            "candle",
+            "--rounds",
+            "1",
+        ])
         .args(["--out", out.path().to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -54,7 +66,10 @@ fn a_cell_stops_when_its_parent_is_killed() {
         if let Some(pid) = children(parent.id(), "cell").first() {
             break *pid;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "no cell process appeared");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no cell process appeared"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     // Let it get into its measurement, then kill the parent without warning.

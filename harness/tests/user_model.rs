@@ -264,7 +264,10 @@ fn an_opset_12_export_gets_per_channel_recipes_after_an_exact_raise_to_13() {
         if r["technique"] != "fp32" && r["backend"] == "tract" {
             assert_eq!(r["status"], "unsupported", "{r}");
             let reason = r["reason"].as_str().unwrap();
-            assert!(reason.contains("Softmax") && reason.contains("lookup table"), "{r}");
+            assert!(
+                reason.contains("Softmax") && reason.contains("lookup table"),
+                "{r}"
+            );
             continue;
         }
         assert_eq!(r["status"], "ok", "{r}");

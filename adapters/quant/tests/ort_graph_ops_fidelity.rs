@@ -48,7 +48,10 @@ fn ours(m: &Model) -> Qdq {
                 _ => None,
             };
             let values = g.initializer(&n.inputs[0]).map(ints);
-            ((n.op_type.clone(), n.inputs[0].clone()), (s, z, axis, values))
+            (
+                (n.op_type.clone(), n.inputs[0].clone()),
+                (s, z, axis, values),
+            )
         })
         .collect()
 }
@@ -71,7 +74,10 @@ fn reference(fx: &Value) -> Qdq {
                 e["input"].as_str().unwrap().to_string(),
             );
             let s = nums(&e["scale"]).into_iter().map(|x| x as f32).collect();
-            let z = nums(&e["zero_point"]).into_iter().map(|x| x as i64).collect();
+            let z = nums(&e["zero_point"])
+                .into_iter()
+                .map(|x| x as i64)
+                .collect();
             let values = e
                 .get("values")
                 .map(|v| nums(v).into_iter().map(|x| x as i64).collect());
@@ -106,7 +112,10 @@ fn check(setting: &str, cfg: OrtQdqConfig) {
     let mut mine: Vec<String> = q.graph.nodes.iter().map(|n| n.op_type.clone()).collect();
     theirs.sort();
     mine.sort();
-    assert_eq!(mine, theirs, "{setting}: operators differ from ONNX Runtime's");
+    assert_eq!(
+        mine, theirs,
+        "{setting}: operators differ from ONNX Runtime's"
+    );
     let (want, got) = (reference(&fx), ours(&q));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -128,7 +137,11 @@ fn check(setting: &str, cfg: OrtQdqConfig) {
         assert_eq!(gv, wv, "{setting} {k:?}: quantized values");
     }
     // Relu and Clip are gone (their producers write the clamped tensor).
-    assert!(!q.graph.nodes.iter().any(|n| n.op_type == "Relu" || n.op_type == "Clip"));
+    assert!(!q
+        .graph
+        .nodes
+        .iter()
+        .any(|n| n.op_type == "Relu" || n.op_type == "Clip"));
 }
 
 #[test]

@@ -140,7 +140,10 @@ fn softmax_between_qdq(model: &TypedModel) -> Option<String> {
     let is = |id: usize, name: &str| model.node(id).op.name().starts_with(name);
     model.nodes().iter().find_map(|n| {
         n.op_as::<Softmax>()?;
-        let from_dq = n.inputs.first().is_some_and(|i| is(i.node, "DequantizeLinear"));
+        let from_dq = n
+            .inputs
+            .first()
+            .is_some_and(|i| is(i.node, "DequantizeLinear"));
         let succ = model.single_succ(n.id).ok().flatten()?;
         (from_dq && is(succ.id, "QuantizeLinear")).then(|| {
             format!(

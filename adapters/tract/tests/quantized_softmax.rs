@@ -54,7 +54,10 @@ fn quantized_softmax_is_refused_with_the_reason() {
         let err = load(&model(scale, zp)).err().expect("must be refused");
         let msg = err.to_string();
         assert!(matches!(err, AdapterError::Unsupported { .. }), "{msg}");
-        assert!(msg.contains("lookup table") && msg.contains("node sm"), "{msg}");
+        assert!(
+            msg.contains("lookup table") && msg.contains("node sm"),
+            "{msg}"
+        );
     }
 }
 
@@ -63,7 +66,7 @@ fn float_softmax_runs_and_is_right() {
     let graph = Graph {
         name: "softmax".into(),
         nodes: vec![
-            Node::new("sm", "Softmax", &["x"], &["y"]).with_attr("axis", Attribute::Int(-1)),
+            Node::new("sm", "Softmax", &["x"], &["y"]).with_attr("axis", Attribute::Int(-1))
         ],
         initializers: vec![],
         inputs: vec![value("x", &[1, 1, 4])],
@@ -72,7 +75,12 @@ fn float_softmax_runs_and_is_right() {
     };
     let mut s = load(&Model::new(graph, 13)).unwrap();
     let x = [0.5f32, -0.25, 1.0, 0.0];
-    let out = s.run(&Batch { data: &x, dims: &[1, 1, 1, 4] }).unwrap();
+    let out = s
+        .run(&Batch {
+            data: &x,
+            dims: &[1, 1, 1, 4],
+        })
+        .unwrap();
     let e: Vec<f32> = x.iter().map(|v| v.exp()).collect();
     let sum: f32 = e.iter().sum();
     for (got, want) in out.data.iter().zip(e.iter().map(|v| v / sum)) {

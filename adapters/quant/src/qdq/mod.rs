@@ -1,7 +1,7 @@
 //! Graph rewrites that insert QuantizeLinear/DequantizeLinear pairs (QDQ format).
 
-pub mod ort;
 pub mod op_rules;
+pub mod ort;
 pub mod ort_ops;
 pub mod writer;
 

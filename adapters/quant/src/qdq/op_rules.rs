@@ -156,7 +156,10 @@ pub fn mark_activations(g: &Graph, treat: impl Fn(&Node) -> Treatment) -> Activa
                     continue;
                 };
                 mk.set(out, Source::Own);
-                for t in data.iter().filter(|t| is_float(t) && !inits.contains(t.as_str())) {
+                for t in data
+                    .iter()
+                    .filter(|t| is_float(t) && !inits.contains(t.as_str()))
+                {
                     if t != out {
                         mk.set(t, Source::SharedWith(out.clone()));
                     }
@@ -357,7 +360,8 @@ mod tests {
         let mut g = graph();
         g.add_initializer(TensorData::from_f32("three", vec![], &[3.0]));
         g.nodes.truncate(1);
-        g.nodes.push(Node::new("add", "Add", &["a", "three"], &["y"]));
+        g.nodes
+            .push(Node::new("add", "Add", &["a", "three"], &["y"]));
         let mk = mark_activations(&g, |n| match n.op_type.as_str() {
             "Conv" => Treatment::Compute,
             "Add" => Treatment::ScalarArithmetic,

@@ -78,15 +78,8 @@ pub fn ort_qdq(
         let r = ranges.get(t).ok_or_else(|| {
             QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
         })?;
-        onnxruntime::compute_scale_zp(
-            r.min,
-            r.max,
-            aqmin,
-            aqmax,
-            cfg.activation_symmetric,
-            None,
-        )
-        .map_err(|e| e.context(t.to_string()))
+        onnxruntime::compute_scale_zp(r.min, r.max, aqmin, aqmax, cfg.activation_symmetric, None)
+            .map_err(|e| e.context(t.to_string()))
     };
     let values = |t: &str| -> Result<(Vec<f32>, Vec<usize>)> {
         let w = g

@@ -133,7 +133,11 @@ pub struct MarkSettings {
 /// single reader takes the activation's output range, and a Softmax output is `[0, 1]`.
 pub fn adjust_ranges(g: &Graph, ranges: &mut HashMap<String, Range>) {
     let consumers = g.consumers();
-    for n in g.nodes.iter().filter(|n| quantized_op(&n.op_type, &n.domain)) {
+    for n in g
+        .nodes
+        .iter()
+        .filter(|n| quantized_op(&n.op_type, &n.domain))
+    {
         match n.op_type.as_str() {
             "Clip" | "Relu" => {
                 let (Some(x), Some(y)) = (n.inputs.first(), n.outputs.first()) else {
@@ -400,7 +404,11 @@ mod tests {
         g.inputs.push(vi("x"));
         g.outputs.push(vi("y"));
         g.add_initializer(TensorData::from_f32("w", vec![2, 2, 1, 1], &[1.0; 4]));
-        g.add_initializer(TensorData::from_i64("pads", vec![8], &[0, 0, 1, 1, 0, 0, 1, 1]));
+        g.add_initializer(TensorData::from_i64(
+            "pads",
+            vec![8],
+            &[0, 0, 1, 1, 0, 0, 1, 1],
+        ));
         g.add_initializer(TensorData::from_f32("v", vec![], &[pad_value]));
         g.nodes = vec![
             Node::new("conv", "Conv", &["x", "w"], &["c"]),
@@ -416,7 +424,15 @@ mod tests {
         ["x", "c", "r", "p", "q", "y"]
             .iter()
             .filter(|t| g.nodes.iter().any(|n| n.outputs.contains(&t.to_string())) || **t == "x")
-            .map(|t| (t.to_string(), Range { min: -1.0, max: 1.0 }))
+            .map(|t| {
+                (
+                    t.to_string(),
+                    Range {
+                        min: -1.0,
+                        max: 1.0,
+                    },
+                )
+            })
             .collect()
     }
 

@@ -13,7 +13,6 @@
 //! ([`torch_treatment`]): Relu is fused into the producing conv/linear/add/mul, pooling and
 //! reshaping ops share their input's parameters, sigmoid/softmax/tanh have fixed ones.
 
-
 use qbench_core::Format;
 use qbench_onnx::{Graph, Model, Node, TensorData};
 
@@ -68,8 +67,18 @@ fn torch_treatment(g: &Graph, n: &Node) -> Treatment {
         .any(|t| g.initializer(t).is_some_and(|c| c.len() == 1));
     match n.op_type.as_str() {
         "Add" | "Mul" if scalar_operand => Treatment::ScalarArithmetic,
-        "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Mul" | "HardSwish"
-        | "LeakyRelu" | "Elu" | "PRelu" | "InstanceNormalization" | "LayerNormalization"
+        "Conv"
+        | "ConvTranspose"
+        | "Gemm"
+        | "MatMul"
+        | "Add"
+        | "Mul"
+        | "HardSwish"
+        | "LeakyRelu"
+        | "Elu"
+        | "PRelu"
+        | "InstanceNormalization"
+        | "LayerNormalization"
         | "BatchNormalization" => Treatment::Compute,
         "MaxPool" | "AveragePool" | "GlobalAveragePool" | "Relu" | "Clip" | "Identity"
         | "Resize" | "Flatten" | "ReduceMean" | "Reshape" | "Transpose" | "Squeeze"
