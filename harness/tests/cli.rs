@@ -307,46 +307,36 @@ fn a_second_run_into_the_same_folder_is_refused_and_touches_nothing() {
 
 #[test]
 fn an_fp32_baseline_at_chance_level_is_said_in_the_summary() {
+    let out = tempfile::tempdir().unwrap();
+    // A quick FP32-only run on ONNX Runtime with the scenarios in `dir`.
+    let fp32_run = |dir: &std::path::Path| {
+        let o = qbench(&[
+            "--scenarios",
+            dir.to_str().unwrap(),
+            "compare",
+            "--quick",
+            "--rounds",
+            "1",
+            "--techniques",
+            "fp32",
+            "--backends",
+            "ort",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        t
+    };
     // A preprocessing mistake (inputs a thousand times too large) that still runs: the FP32
     // model then answers one class for everything.
     let dir = scenario_copy(|t| t.replace("std = 0.3530", "std = 0.0003530"));
-    let out = tempfile::tempdir().unwrap();
-    let o = qbench(&[
-        "--scenarios",
-        dir.path().to_str().unwrap(),
-        "compare",
-        "--quick",
-        "--rounds",
-        "1",
-        "--techniques",
-        "fp32",
-        "--backends",
-        "ort",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    let t = fp32_run(dir.path());
     assert!(
         t.contains("warning: FP32 on ort") && t.contains("near chance level for 10 classes"),
         "{t}"
     );
     // The committed scenario's baseline is fine: no warning.
-    let o = qbench(&[
-        "--scenarios",
-        scenarios().to_str().unwrap(),
-        "compare",
-        "--quick",
-        "--rounds",
-        "1",
-        "--techniques",
-        "fp32",
-        "--backends",
-        "ort",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    let t = fp32_run(&scenarios());
     assert!(!t.contains("chance level"), "{t}");
 }

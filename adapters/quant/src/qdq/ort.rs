@@ -91,7 +91,9 @@ pub fn ort_qdq(
     // Own parameters of activations and activation-typed constants; weights' parameters.
     let mut params: HashMap<String, QuantParams> = HashMap::new();
     let mut constants: HashMap<String, WeightQuant> = HashMap::new();
-    let mut weight_params: HashMap<String, (Vec<QuantParams>, Option<usize>)> = HashMap::new();
+    // Weight name -> (parameters, axis, values, dims): the values are read once.
+    type WeightEntry = (Vec<QuantParams>, Option<usize>, Vec<f32>, Vec<usize>);
+    let mut weight_params: HashMap<String, WeightEntry> = HashMap::new();
     for t in &marking.order {
         match &marking.marks[t] {
             Mark::Activation if g.initializer(t).is_some() => {
@@ -127,7 +129,7 @@ pub fn ort_qdq(
                     Some(a) => params_per_channel(t, &v, &dims, *a, rule)?,
                     None => vec![rule(Range::of(t, &v)?).map_err(|e| e.context(t.clone()))?],
                 };
-                weight_params.insert(t.clone(), (p, *axis));
+                weight_params.insert(t.clone(), (p, *axis, v, dims));
             }
             Mark::SharedWith(_) => {}
         }
@@ -168,7 +170,7 @@ pub fn ort_qdq(
     // ORT raises a weight's scale where the int32 bias would not fit (input scale from the
     // input's own range, as ORT reads it before writing the pairs).
     for b in &marking.biases {
-        let Some((wp, _)) = weight_params.get_mut(&b.weight) else {
+        let Some((wp, ..)) = weight_params.get_mut(&b.weight) else {
             continue;
         };
         if !matches!(cfg.weight, QType::INT8 | QType::INT16) || wp.iter().any(|p| p.zero_point != 0)
@@ -189,14 +191,13 @@ pub fn ort_qdq(
     let mut names: Vec<&String> = weight_params.keys().collect();
     names.sort();
     for t in names {
-        let (p, axis) = &weight_params[t];
-        let (v, dims) = values(t)?;
+        let (p, axis, v, dims) = &weight_params[t];
         let (q, layout) = match axis {
             Some(a) => (
-                quantize_per_channel(t, &v, &dims, *a, p, Rounding::HalfEven)?,
+                quantize_per_channel(t, v, dims, *a, p, Rounding::HalfEven)?,
                 WeightLayout::PerChannel { axis: *a },
             ),
-            None => (quantize(&v, &p[0])?, WeightLayout::PerTensor),
+            None => (quantize(v, &p[0])?, WeightLayout::PerTensor),
         };
         let wq = WeightQuant {
             q,

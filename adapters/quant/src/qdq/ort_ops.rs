@@ -189,6 +189,13 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
         .chain(g.outputs.iter())
         .map(|v| v.name.clone())
         .collect();
+    // Readers per tensor: removals are deferred and renames touch outputs only, so this holds
+    // for the whole pass.
+    let readers: HashMap<String, usize> = g
+        .consumers()
+        .into_iter()
+        .map(|(t, c)| (t.to_string(), c.len()))
+        .collect();
     let mut mk = Marking::default();
     let mut removed_idx = Vec::new();
     let rank = |t: &str| float_inits.get(t).copied();
@@ -269,11 +276,10 @@ pub fn mark(g: &mut Graph, ranges: &HashMap<String, Range>, s: &MarkSettings) ->
                 if !mk.is_quantized(&in0) {
                     continue;
                 }
-                let consumers = g.consumers();
                 let replace = !s.activation_symmetric
                     && ranges.contains_key(&out0)
                     && ranges.contains_key(&in0)
-                    && consumers.get(in0.as_str()).map_or(0, Vec::len) == 1
+                    && readers.get(&in0).copied().unwrap_or(0) == 1
                     && !graph_io.contains(&in0);
                 if replace {
                     for node in g.nodes.iter_mut() {
