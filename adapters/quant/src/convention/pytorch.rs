@@ -165,9 +165,39 @@ pub fn params(range: Range, cfg: &TorchQConfig) -> Result<QuantParams> {
     calculate_qparams(range.min, range.max, cfg)
 }
 
+/// PyTorch's `quantize_val` (ATen `affine_quantizer_base.cpp`): `z + nearbyint(x * inv)` with
+/// `inv = 1.0f / s` in float, clamped to `[qmin, qmax]`. Multiplying by the rounded inverse
+/// differs from dividing where `x / s` is an exact tie: a weight equal to `-absmax` under a
+/// symmetric scale `absmax / 127.5` becomes -127 in PyTorch where a division rounds it to -128.
+pub fn quantize_val(x: &[f32], p: &QuantParams) -> Result<Vec<i32>> {
+    p.validate()?;
+    check_finite("tensor to quantize", x)?;
+    let inv = 1.0f32 / p.scale;
+    Ok(x.iter()
+        .map(|&v| {
+            let q = i64::from(p.zero_point) + (v * inv).round_ties_even() as i64;
+            q.clamp(i64::from(p.qmin), i64::from(p.qmax)) as i32
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantize_val_multiplies_by_the_float_inverse() {
+        // absmax / 127.5 for absmax = 0.1: -absmax lands at -127.49999 in PyTorch.
+        let p = QuantParams::new(0.1f32 / 127.5, 0, -128, 127).unwrap();
+        let x = [-0.1f32, 0.1];
+        let by_division = crate::quantize::quantize(&x, &p).unwrap();
+        let torch = quantize_val(&x, &p).unwrap();
+        assert_eq!(torch[1], 127);
+        assert!(
+            torch[0] == -127 || by_division[0] == torch[0],
+            "{torch:?} {by_division:?}"
+        );
+    }
 
     fn cfg(qtype: QType, symmetric: bool, reduce_range: bool) -> TorchQConfig {
         TorchQConfig {

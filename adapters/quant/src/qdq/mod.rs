@@ -3,6 +3,7 @@
 pub mod op_rules;
 pub mod ort;
 pub mod ort_ops;
+pub mod torch_ops;
 pub mod writer;
 
 pub use ort::{ort_qdq, OrtQdqConfig};

@@ -27,14 +27,9 @@ pub enum Treatment {
     /// An integer kernel whose output parameters are fixed by the framework (sigmoid, softmax,
     /// tanh): inputs quantized, output with the fixed parameters of this kind.
     FixedOutput(FixedRange),
-    /// PyTorch's `cat`: inputs and output share one observer, so every input takes the output's
-    /// parameters (the range of them all).
+    /// TFLite's concatenation: inputs and output share one set of parameters, so every input
+    /// takes the output's (the range of them all).
     SharedWithOutput,
-    /// Add or multiply by a scalar (PyTorch's `add_scalar`/`mul_scalar`): the data input and the
-    /// output are quantized, the output over its own range (the kernels derive it from the
-    /// input's, shifted or scaled by the scalar, which is the range calibration sees), and the
-    /// scalar stays a float constant.
-    ScalarArithmetic,
     /// No integer kernel: stays in float (its quantized neighbours quantize its inputs/outputs).
     Float,
 }
@@ -136,14 +131,6 @@ pub fn mark_activations(g: &Graph, treat: impl Fn(&Node) -> Treatment) -> Activa
                     mk.set(o, Source::Fixed(r));
                 }
             }
-            Treatment::ScalarArithmetic => {
-                if !in0.is_empty() && is_float(in0) && !mk.marks.contains_key(in0) {
-                    mk.set(in0, Source::Own);
-                }
-                for o in n.outputs.iter().filter(|o| is_float(o)) {
-                    mk.set(o, Source::Own);
-                }
-            }
             Treatment::SharesInput => {
                 if mk.marks.contains_key(in0) {
                     for o in n.outputs.iter().filter(|o| is_float(o)) {
@@ -235,6 +222,16 @@ pub fn quantize_constants(
 /// calibrated range (starting at 0) makes the Q/DQ pair do the clamping — the "fused activation"
 /// of TFLite kernels and PyTorch's conv/linear/add + relu fusion. Returns how many were removed.
 pub fn fuse_activations(g: &mut Graph, fusers: &[&str], clip_too: bool) -> usize {
+    fuse_activations_if(g, |_, p| fusers.contains(&p.op_type.as_str()), clip_too)
+}
+
+/// [`fuse_activations`] with the producers that may take the activation chosen by
+/// `fuses(graph, producer)`.
+pub fn fuse_activations_if(
+    g: &mut Graph,
+    fuses: impl Fn(&Graph, &Node) -> bool,
+    clip_too: bool,
+) -> usize {
     let outputs: HashSet<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
     let mut removed = 0;
     loop {
@@ -249,7 +246,7 @@ pub fn fuse_activations(g: &mut Graph, fusers: &[&str], clip_too: bool) -> usize
                 && n.domain.is_empty()
                 && producers
                     .get(x.as_str())
-                    .is_some_and(|p| fusers.contains(&g.nodes[*p].op_type.as_str()))
+                    .is_some_and(|p| fuses(g, &g.nodes[*p]))
                 && consumers.get(x.as_str()).is_some_and(|c| c.len() == 1)
                 && !outputs.contains(x)
         });
@@ -351,25 +348,6 @@ mod tests {
             _ => Treatment::Float,
         });
         assert!(mk.marks.is_empty(), "{:?}", mk.marks);
-    }
-
-    #[test]
-    fn scalar_arithmetic_has_its_own_range_and_leaves_the_scalar_float() {
-        // x -> Conv -> a; Add(a, 3) -> b: `b` spans a's range shifted by 3, so sharing a's
-        // parameters would clip it; it gets its own, and the scalar is not quantized.
-        let mut g = graph();
-        g.add_initializer(TensorData::from_f32("three", vec![], &[3.0]));
-        g.nodes.truncate(1);
-        g.nodes
-            .push(Node::new("add", "Add", &["a", "three"], &["y"]));
-        let mk = mark_activations(&g, |n| match n.op_type.as_str() {
-            "Conv" => Treatment::Compute,
-            "Add" => Treatment::ScalarArithmetic,
-            _ => Treatment::Float,
-        });
-        assert_eq!(mk.marks["y"], Source::Own);
-        assert_eq!(mk.marks["a"], Source::Own);
-        assert!(mk.constants.is_empty(), "{:?}", mk.constants);
     }
 
     #[test]

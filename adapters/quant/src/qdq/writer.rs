@@ -103,7 +103,7 @@ pub struct WeightSite {
     pub name: String,
     pub values: Vec<f32>,
     pub dims: Vec<usize>,
-    /// Axis of the output channels (0, or 1 for a Gemm without transB).
+    /// Axis of the output channels (0, or 1 for a Gemm without transB and for ConvTranspose).
     pub out_axis: usize,
 }
 
@@ -119,11 +119,16 @@ impl WeightSite {
     }
 }
 
-/// The constant weights of every Conv and Gemm, in graph order.
+/// The constant weights of every Conv, Gemm and ConvTranspose (one group: with more, the
+/// output channels span two weight axes), in graph order.
 pub fn weight_sites(g: &Graph) -> Result<Vec<WeightSite>> {
     g.nodes
         .iter()
-        .filter(|n| n.op_type == "Conv" || n.op_type == "Gemm")
+        .filter(|n| {
+            n.op_type == "Conv"
+                || n.op_type == "Gemm"
+                || (n.op_type == "ConvTranspose" && n.attr_int("group", 1) == 1)
+        })
         .map(|n| {
             let w = n
                 .inputs
@@ -134,7 +139,11 @@ pub fn weight_sites(g: &Graph) -> Result<Vec<WeightSite>> {
                 })?;
             let values = w.to_f32().map_err(|e| QuantError::Shape(e.to_string()))?;
             let dims: Vec<usize> = w.dims.iter().map(|d| *d as usize).collect();
-            let out_axis = usize::from(n.op_type == "Gemm" && n.attr_int("transB", 0) == 0);
+            // ConvTranspose weights are (in, out, kH, kW).
+            let out_axis = usize::from(
+                (n.op_type == "Gemm" && n.attr_int("transB", 0) == 0)
+                    || n.op_type == "ConvTranspose",
+            );
             if dims.len() < 2 {
                 return Err(QuantError::Shape(format!(
                     "{}: weight {} has rank {}",

@@ -123,7 +123,7 @@ pub fn ristretto_model(
     let mut weights = HashMap::new();
     let mut packing = HashMap::new();
     for site in weight_sites(&m.graph)? {
-        let bits = if site.op_type == "Conv" {
+        let bits = if site.op_type == "Conv" || site.op_type == "ConvTranspose" {
             widths.conv_weights
         } else {
             widths.fc_weights

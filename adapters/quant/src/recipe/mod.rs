@@ -124,6 +124,35 @@ pub fn calibrate_named<S: ActivationSource + ?Sized>(
 /// order, so results do not depend on the number of threads.
 pub fn observe_all<S, O>(
     calib: &mut S,
+    make: impl FnMut(&str) -> Result<O>,
+) -> Result<Vec<(String, O)>>
+where
+    S: ActivationSource + ?Sized,
+    O: Observer + Send,
+{
+    observe_keyed(calib, None, make)
+}
+
+/// Like [`observe_all`], with one observer per group of tensors: `groups[t]` names the observer
+/// tensor `t` feeds (tensors not in `groups` are not observed), and an observer sees each
+/// batch's member tensors in the order the source produced them, as a PyTorch observer shared
+/// by several tensors does. Observers are named by their group and made at their first
+/// non-empty batch.
+pub fn observe_grouped<S, O>(
+    calib: &mut S,
+    groups: &HashMap<String, String>,
+    make: impl FnMut(&str) -> Result<O>,
+) -> Result<Vec<(String, O)>>
+where
+    S: ActivationSource + ?Sized,
+    O: Observer + Send,
+{
+    observe_keyed(calib, Some(groups), make)
+}
+
+fn observe_keyed<S, O>(
+    calib: &mut S,
+    groups: Option<&HashMap<String, String>>,
     mut make: impl FnMut(&str) -> Result<O>,
 ) -> Result<Vec<(String, O)>>
 where
@@ -134,28 +163,33 @@ where
     let mut index: HashMap<String, usize> = HashMap::new();
     calib.visit_batches(&mut |tensors| {
         // This batch's values for each observer, by the observer's index.
-        let mut work: Vec<Option<&[f32]>> = vec![None; observers.len()];
+        let mut work: Vec<Vec<&[f32]>> = vec![Vec::new(); observers.len()];
         for &(name, values) in tensors {
+            let key = match groups {
+                None => name,
+                Some(g) => match g.get(name) {
+                    Some(k) => k.as_str(),
+                    None => continue,
+                },
+            };
             // Look up before allocating a key: this runs for every tensor of every batch.
-            let i = match index.get(name) {
+            let i = match index.get(key) {
                 Some(&i) => i,
                 None if values.is_empty() => continue,
-                None => match index.entry(name.to_string()) {
+                None => match index.entry(key.to_string()) {
                     Entry::Occupied(o) => *o.get(),
                     Entry::Vacant(v) => {
-                        observers.push((name.to_string(), make(name)?));
-                        work.push(None);
+                        observers.push((key.to_string(), make(key)?));
+                        work.push(Vec::new());
                         *v.insert(observers.len() - 1)
                     }
                 },
             };
-            work[i] = Some(values);
+            work[i].push(values);
         }
-        let run = |((name, o), v): (&mut (String, O), &Option<&[f32]>)| -> Result<()> {
-            match v {
-                Some(v) => o.observe(v).map_err(|e| e.context(name.clone())),
-                None => Ok(()),
-            }
+        let run = |((name, o), v): (&mut (String, O), &Vec<&[f32]>)| -> Result<()> {
+            v.iter()
+                .try_for_each(|v| o.observe(v).map_err(|e| e.context(name.clone())))
         };
         // The first failure in tensor order, whichever thread met it.
         let results: Vec<Result<()>> = if tensors.len() > 1 {
@@ -244,6 +278,57 @@ mod tests {
         assert_eq!(par["c"], Range::new(-6.0, 3.0).unwrap());
         assert_eq!(par["d"], Range::new(10.0, 30.0).unwrap());
         assert_eq!(par.len(), 4);
+    }
+
+    /// Sees every batch in order (the observer's state depends on it).
+    #[derive(Default)]
+    struct Log(Vec<f32>);
+
+    impl Observer for Log {
+        fn observe(&mut self, values: &[f32]) -> Result<()> {
+            self.0.extend_from_slice(values);
+            Ok(())
+        }
+
+        fn range(&self) -> Result<Range> {
+            Range::new(0.0, 1.0)
+        }
+
+        fn name(&self) -> &'static str {
+            "log"
+        }
+
+        fn batches(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn a_shared_observer_sees_its_tensors_in_source_order() {
+        // a and c feed one observer, d another; b is not observed.
+        let groups: HashMap<String, String> = [("a", "a"), ("c", "a"), ("d", "d")]
+            .into_iter()
+            .map(|(t, o)| (t.to_string(), o.to_string()))
+            .collect();
+        for together in [true, false] {
+            let obs = observe_grouped(
+                &mut source(together, false),
+                &groups,
+                |_| Ok(Log::default()),
+            )
+            .unwrap();
+            let names: Vec<&str> = obs.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["a", "d"]);
+            // Batch k: a = [k, k + 1], then c = [k, -2k].
+            assert_eq!(
+                obs[0].1 .0,
+                [
+                    0.0, 1.0, 0.0, -0.0, 1.0, 2.0, 1.0, -2.0, 2.0, 3.0, 2.0, -4.0, 3.0, 4.0, 3.0,
+                    -6.0
+                ]
+            );
+            assert_eq!(obs[1].1 .0, [10.0, 20.0, 30.0]);
+        }
     }
 
     #[test]

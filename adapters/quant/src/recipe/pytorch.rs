@@ -9,25 +9,32 @@
 //! * `pytorch-dynamic` (`quantize_dynamic` with `default_dynamic_qconfig`): only Linear (Gemm)
 //!   layers, weights qint8 per tensor symmetric, activations quint8 at run time.
 //!
-//! Which operators are quantized, and how, follows PyTorch's backend configuration
-//! ([`torch_treatment`]): Relu is fused into the producing conv/linear/add/mul, pooling and
-//! reshaping ops share their input's parameters, sigmoid/softmax/tanh have fixed ones.
+//! Which operators are quantized, and how, follows FX graph mode's `prepare_fx`/`convert_fx`
+//! ([`crate::qdq::torch_ops`]): Relu is fused into the producing conv/linear/add/mul, pooling
+//! and reshaping ops share their input's observer and parameters, add/mul by a scalar derive
+//! theirs in the kernel, `cat` shares one observer between its inputs and output,
+//! sigmoid/softmax/tanh have fixed parameters.
+
+use std::collections::HashMap;
 
 use qbench_core::Format;
 use qbench_onnx::{Graph, Model, Node, TensorData};
 
-use super::weights::{per_channel, per_tensor, round_half_even};
-use super::{calibrate, ActivationSource, Quantized, Technique};
+use super::weights::{per_channel, per_tensor};
+use super::{observe_grouped, ActivationSource, Quantized, Technique};
 use crate::convention::pytorch::{self, TorchQConfig};
 use crate::dynamic::{dynamic_rewrite, DynamicWeight};
 use crate::error::{QuantError, Result};
 use crate::observer::l2::TorchHistogramObserver;
+use crate::observer::Observer;
 use crate::params::{QuantParams, Range};
-use crate::qdq::op_rules::{
-    fuse_activations, mark_activations, quantize_constants, resolve_params, FixedRange, Treatment,
+use crate::qdq::op_rules::{fuse_activations_if, FixedRange};
+use crate::qdq::torch_ops::{
+    effective_add_scalar, torch_marks, torch_op, torch_params, Runtime, ScalarOp, TorchMarks,
+    TorchOp,
 };
 use crate::qdq::writer::weight_sites;
-use crate::qdq::{write_qdq, BiasMode, QdqPlan};
+use crate::qdq::{write_qdq, ActQuant, BiasMode, QdqPlan, WeightLayout, WeightQuant};
 use crate::qoperator::qoperator_lite;
 use crate::scheme::QType;
 
@@ -49,47 +56,13 @@ pub struct PytorchStatic {
 
 /// Ops PyTorch fuses a following ReLU into (conv/linear/add/mul/batch-norm + relu patterns of
 /// `torch.ao.quantization.backend_config`); ReLU6/hardtanh are not fused, they share qparams.
+/// Add/mul by a scalar are left alone: their kernels derive the output parameters from the
+/// input's, which a Q/DQ pair cannot clamp at zero.
 const TORCH_RELU_FUSERS: &[&str] = &["Conv", "Gemm", "Add", "Mul", "BatchNormalization"];
 
-/// What PyTorch's x86/qnnpack backend configuration does with each ONNX operator
-/// (`torch/ao/quantization/backend_config/_common_operator_config_utils.py`): conv, linear,
-/// matmul, add/mul of two tensors and the "default ops" (hardswish, leaky relu, norms) observe
-/// their own output; add/mul with a scalar run `add_scalar`/`mul_scalar`, whose output
-/// parameters are the input's shifted or scaled by the scalar (qbench calibrates that range);
-/// the share-qparams ops (pooling, adaptive average pool, relu, clamp, interpolate, flatten,
-/// reshape, transpose, squeeze, mean, ...) share their input's; `cat` shares one observer between its inputs and
-/// output; sigmoid, hardsigmoid and softmax have the fixed qparams `(1/256, 0)` and tanh
-/// `(2/256, 128)`; anything else (div, pad, exp, ...) stays in float.
-fn torch_treatment(g: &Graph, n: &Node) -> Treatment {
-    let scalar_operand = n
-        .inputs
-        .iter()
-        .any(|t| g.initializer(t).is_some_and(|c| c.len() == 1));
-    match n.op_type.as_str() {
-        "Add" | "Mul" if scalar_operand => Treatment::ScalarArithmetic,
-        "Conv"
-        | "ConvTranspose"
-        | "Gemm"
-        | "MatMul"
-        | "Add"
-        | "Mul"
-        | "HardSwish"
-        | "LeakyRelu"
-        | "Elu"
-        | "PRelu"
-        | "InstanceNormalization"
-        | "LayerNormalization"
-        | "BatchNormalization" => Treatment::Compute,
-        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "Relu" | "Clip" | "Identity"
-        | "Resize" | "Flatten" | "ReduceMean" | "Reshape" | "Transpose" | "Squeeze"
-        | "Unsqueeze" | "Slice" | "Tile" | "DepthToSpace" | "SpaceToDepth" => {
-            Treatment::SharesInput
-        }
-        "Concat" => Treatment::SharedWithOutput,
-        "Sigmoid" | "HardSigmoid" | "Softmax" => Treatment::FixedOutput(FixedRange::ZeroToOne),
-        "Tanh" => Treatment::FixedOutput(FixedRange::MinusOneToOne),
-        _ => Treatment::Float,
-    }
+fn torch_fuses(g: &Graph, producer: &Node) -> bool {
+    TORCH_RELU_FUSERS.contains(&producer.op_type.as_str())
+        && !matches!(torch_op(g, producer), TorchOp::Scalar(_))
 }
 
 /// PyTorch's fixed qparams (quint8 over `[0, 255]`, `reduce_range` does not apply).
@@ -97,6 +70,121 @@ fn torch_fixed_output(kind: FixedRange) -> Result<QuantParams> {
     match kind {
         FixedRange::ZeroToOne => QuantParams::new(1.0 / 256.0, 0, 0, 255),
         FixedRange::MinusOneToOne => QuantParams::new(2.0 / 256.0, 128, 0, 255),
+    }
+}
+
+/// The graph PyTorch quantizes: `model` with ReLUs fused, and its decisions.
+fn prepared(model: &Model) -> (Model, TorchMarks) {
+    let mut m = model.clone();
+    fuse_activations_if(&mut m.graph, torch_fuses, false);
+    let marks = torch_marks(&m.graph);
+    (m, marks)
+}
+
+/// PyTorch's quantized model in QDQ form, given each observer's settled range (`range_of`, by
+/// the observer's name in [`TorchMarks::observer`]; a HistogramObserver's L2 search result).
+/// Activations quint8 (`[0, 127]` under fbgemm's `reduce_range`); weights qint8 symmetric, per
+/// channel for Conv/Linear under fbgemm, per tensor otherwise and for ConvTranspose (PyTorch's
+/// default qconfig mapping gives transposed convolutions a per-tensor weight observer); an
+/// `add_scalar` adds the scalar rounded to its input's grid, as the kernel does.
+pub fn torch_qdq(
+    model: &Model,
+    engine: TorchEngine,
+    range_of: impl Fn(&str) -> Option<Range>,
+) -> Result<Model> {
+    let fbgemm = engine == TorchEngine::Fbgemm;
+    let (mut m, marks) = prepared(model);
+    let act_cfg = TorchQConfig::quint8_affine(fbgemm);
+    let params = torch_params(
+        &marks,
+        |o| {
+            let r = range_of(o).ok_or_else(|| {
+                QuantError::InvalidArgument(format!("activation {o} has no calibrated range"))
+            })?;
+            pytorch::params(r, &act_cfg).map_err(|e| e.context(o.to_string()))
+        },
+        torch_fixed_output,
+    )?;
+    round_add_scalars(&mut m.graph, &marks, &params);
+    let activations = params
+        .into_iter()
+        .map(|(t, params)| {
+            let q = ActQuant {
+                params,
+                qtype: QType::UINT8,
+            };
+            (t, q)
+        })
+        .collect();
+    // A constant operand (get_attr) is observed like an activation.
+    let constants = marks
+        .constants
+        .iter()
+        .map(|name| {
+            let t = m.graph.initializer(name).ok_or_else(|| {
+                QuantError::InvalidArgument(format!("{name} is not an initializer"))
+            })?;
+            let v = t.to_f32().map_err(|e| QuantError::Shape(e.to_string()))?;
+            let mut o = TorchHistogramObserver::for_qtype(QType::UINT8);
+            o.observe(&v).map_err(|e| e.context(name.clone()))?;
+            let p = o
+                .range()
+                .and_then(|r| pytorch::params(r, &act_cfg))
+                .map_err(|e| e.context(name.clone()))?;
+            let w = WeightQuant {
+                q: pytorch::quantize_val(&v, &p)?,
+                scales: vec![p.scale],
+                zero_points: vec![p.zero_point],
+                qtype: QType::UINT8,
+                layout: WeightLayout::PerTensor,
+            };
+            Ok((name.clone(), w))
+        })
+        .collect::<Result<_>>()?;
+    let w_cfg = TorchQConfig::qint8_symmetric();
+    let rule = |r: Range| pytorch::params(r, &w_cfg);
+    let weights = weight_sites(&m.graph)?
+        .iter()
+        .map(|s| {
+            let w = if fbgemm && s.op_type != "ConvTranspose" {
+                per_channel(s, QType::INT8, &rule, &pytorch::quantize_val)?
+            } else {
+                per_tensor(s, QType::INT8, &rule, &pytorch::quantize_val)?
+            };
+            Ok((s.node.clone(), w))
+        })
+        .collect::<Result<_>>()?;
+    let plan = QdqPlan {
+        activations,
+        weights,
+        constants,
+        bias: BiasMode::Int32,
+    };
+    write_qdq(&m, &plan)
+}
+
+/// Gives each `add_scalar` the scalar its kernel adds (`round(c / s) * s`), as a constant of its
+/// own.
+fn round_add_scalars(g: &mut Graph, marks: &TorchMarks, params: &HashMap<String, QuantParams>) {
+    for i in 0..g.nodes.len() {
+        let n = &g.nodes[i];
+        let Some(out) = n.outputs.first() else {
+            continue;
+        };
+        let Some(Runtime::Derived {
+            from,
+            op: ScalarOp::Add(c),
+        }) = marks.runtime.get(out)
+        else {
+            continue;
+        };
+        let Some(slot) = n.inputs.iter().position(|t| t != from) else {
+            continue;
+        };
+        let name = format!("{}_scalar_on_grid", n.name);
+        let c = effective_add_scalar(params[from], *c);
+        g.add_initializer(TensorData::from_f32(name.clone(), vec![], &[c]));
+        g.nodes[i].inputs[slot] = name;
     }
 }
 
@@ -111,53 +199,23 @@ impl Technique for PytorchStatic {
 
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
         let fbgemm = self.engine == TorchEngine::Fbgemm;
-        let ranges = calibrate(calib, || {
-            Box::new(TorchHistogramObserver::for_qtype(QType::UINT8))
+        // One HistogramObserver per PyTorch observer, fed every tensor that shares it.
+        let (_, marks) = prepared(model);
+        let observers = observe_grouped(calib, &marks.observer_inputs(), |_| {
+            Ok(TorchHistogramObserver::for_qtype(QType::UINT8))
         })?;
-        let mut m = model.clone();
-        fuse_activations(&mut m.graph, TORCH_RELU_FUSERS, false);
-        let marks = mark_activations(&m.graph, |n| torch_treatment(&m.graph, n));
-        let act_cfg = TorchQConfig::quint8_affine(fbgemm);
-        let activations = resolve_params(
-            &marks,
-            QType::UINT8,
-            |t| {
-                let r = ranges.get(t).copied().ok_or_else(|| {
-                    QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
-                })?;
-                pytorch::params(r, &act_cfg).map_err(|e| e.context(t.to_string()))
-            },
-            torch_fixed_output,
-        )?;
-        let constants = quantize_constants(&m.graph, &marks, QType::UINT8, |r| {
-            pytorch::params(r, &act_cfg)
-        })?;
-        let w_cfg = TorchQConfig::qint8_symmetric();
-        let rule = |r: Range| pytorch::params(r, &w_cfg);
-        let weights = weight_sites(&m.graph)?
-            .iter()
-            .map(|s| {
-                let w = if fbgemm {
-                    per_channel(s, QType::INT8, &rule, &round_half_even)?
-                } else {
-                    per_tensor(s, QType::INT8, &rule, &round_half_even)?
-                };
-                Ok((s.node.clone(), w))
-            })
+        let ranges: HashMap<String, Range> = observers
+            .into_iter()
+            .map(|(o, obs)| Ok((o.clone(), obs.range().map_err(|e| e.context(o))?)))
             .collect::<Result<_>>()?;
-        let plan = QdqPlan {
-            activations,
-            weights,
-            constants,
-            bias: BiasMode::Int32,
-        };
+        let qdq = torch_qdq(model, self.engine, |o| ranges.get(o).copied())?;
         // PyTorch runs quantized kernels (quantized::conv2d, linear) between layers: written in
         // QOperator-lite form.
         Ok(Quantized {
-            model: qoperator_lite(&write_qdq(&m, &plan)?)?,
+            model: qoperator_lite(&qdq)?,
             format: Format::QOperator,
             notes: vec![format!(
-                "u8 act {} (HistogramObserver L2), s8 sym {} weights (absmax/127.5); bias int32 (PyTorch adds it in float)",
+                "u8 act {} (HistogramObserver L2, shared as PyTorch shares observers), s8 sym {} weights (absmax/127.5); bias int32 (PyTorch adds it in float)",
                 if fbgemm { "[0,127] reduce_range" } else { "[0,255]" },
                 if fbgemm { "per-channel" } else { "per-tensor" },
             )],
@@ -188,7 +246,7 @@ impl Technique for PytorchDynamic {
             let p = pytorch::params(Range::of(&w.name, wv)?, &cfg)
                 .map_err(|e| e.context(w.name.clone()))?;
             Ok(Some(DynamicWeight {
-                q: round_half_even(wv, &p)?,
+                q: pytorch::quantize_val(wv, &p)?,
                 scales: vec![p.scale],
             }))
         };
