@@ -11,7 +11,7 @@ use qbench_data::{read_batch, Dataset, Subset};
 
 use crate::measure::logits::Logits;
 use crate::metrics::{score_all, Inputs, Score};
-use crate::plan::CellSpec;
+use crate::plan::{CellPart, CellSpec};
 use crate::scenario::Scenario;
 
 /// What a child reports to the parent.
@@ -29,17 +29,6 @@ pub enum CellOutcome {
     Unsupported {
         reason: String,
     },
-}
-
-/// What a child measures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CellPart {
-    /// Everything: load, a latency round, the accuracy pass, throughput, fidelity, peak memory.
-    #[default]
-    Full,
-    /// Load and one more latency round only.
-    Latency,
 }
 
 /// One further latency round of a cell, measured in a fresh process.

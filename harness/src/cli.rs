@@ -61,8 +61,9 @@ pub struct CompareArgs {
     /// With --model: synthetic evaluation samples [default: 256].
     #[arg(long, value_name = "N", requires = "model")]
     pub eval_samples: Option<usize>,
-    /// Backends to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "ort,tract,candle")]
+    /// Backends to run, comma-separated [default: every backend qbench has, see `qbench
+    /// backends`].
+    #[arg(long, value_delimiter = ',')]
     pub backends: Vec<String>,
     /// Techniques to run, comma-separated [default: all; see the README's recipe table].
     #[arg(long, value_delimiter = ',')]

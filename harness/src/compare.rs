@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use qbench_core::Support;
 
-use crate::cell::{CellOutcome, CellPart};
+use crate::cell::CellOutcome;
 use crate::cli::{CompareArgs, OutputFormat};
 use crate::measure::accuracy::{agreement, paired, wilson95};
 use crate::measure::build_info::Build;
@@ -16,6 +16,7 @@ use crate::measure::latency::IterationRule;
 use crate::measure::machine::{git_commit, Machine};
 use crate::measure::stats::LatencyStats;
 use crate::out_lock::OutLock;
+use crate::plan::CellPart;
 use crate::plan::CellSpec;
 use crate::progress::Progress;
 use crate::record::{Row, RowKey, Run, Settings, Status};
@@ -76,7 +77,13 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         }
     };
     let known = registry::backend_names();
-    for b in &args.backends {
+    // The registry is the one list of backends: no flag means all of them.
+    let backends: Vec<String> = if args.backends.is_empty() {
+        known.iter().map(ToString::to_string).collect()
+    } else {
+        args.backends.clone()
+    };
+    for b in &backends {
         if !known.contains(&b.as_str()) {
             bail!("unknown backend '{b}' (known: {})", known.join(", "));
         }
@@ -173,7 +180,7 @@ fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         labels,
         data,
         techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
-        backends: args.backends.clone(),
+        backends,
         settings: Settings {
             threads,
             batch,

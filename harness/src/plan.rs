@@ -5,10 +5,20 @@ use std::path::PathBuf;
 use qbench_core::Artifact;
 use serde::{Deserialize, Serialize};
 
-use crate::cell::CellPart;
 use crate::measure::latency::IterationRule;
 use crate::record::RowKey;
 use crate::scenario::Scenario;
+
+/// What a child measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellPart {
+    /// Everything: load, a latency round, the accuracy pass, throughput, fidelity, peak memory.
+    #[default]
+    Full,
+    /// Load and one more latency round only.
+    Latency,
+}
 
 /// Everything a child process needs to measure one cell.
 #[derive(Clone, Debug, Serialize, Deserialize)]

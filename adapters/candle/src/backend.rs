@@ -37,7 +37,7 @@ impl Backend for CandleBackend {
     }
 
     fn version(&self) -> String {
-        "0.11.1".into()
+        qbench_core::CANDLE_CORE_VERSION.into()
     }
 
     fn check(&self) -> Result<(), AdapterError> {

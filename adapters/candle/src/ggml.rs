@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Module, Tensor};
 use qbench_onnx::{Model, Node};
 
-use crate::ops::{e, R};
+use crate::tensor_util::{e, R};
 
 /// Metadata key naming the Gemm nodes to run with GGML weights.
 pub const METADATA_KEY: &str = "qbench.ggml";

@@ -31,6 +31,7 @@ mod qops;
 mod session;
 mod spatial;
 mod support;
+mod tensor_util;
 mod types;
 
 pub use backend::{load_session, CandleBackend};

@@ -5,7 +5,7 @@
 use candle_core::Tensor;
 use qbench_onnx::Node;
 
-use crate::ops::{e, resolve_axis, unsupported, R};
+use crate::tensor_util::{e, resolve_axis, unsupported, R};
 
 /// Sigmoid: `1 / (1 + exp(-x))` (0 for very negative x, where `exp(-x)` overflows to inf).
 pub(crate) fn sigmoid(x: &Tensor) -> R<Tensor> {
@@ -100,7 +100,7 @@ pub(crate) fn check_dropout(node: &Node) -> R<()> {
 pub(crate) fn dropout(node: &Node, x: &Tensor, training: Option<&Tensor>) -> R<Tensor> {
     check_dropout(node).map_err(unsupported)?;
     if let Some(t) = training {
-        if crate::ops::scalar(t, "Dropout training_mode")? != 0.0 {
+        if crate::tensor_util::scalar(t, "Dropout training_mode")? != 0.0 {
             return Err(unsupported("Dropout with training_mode true"));
         }
     }
@@ -111,7 +111,7 @@ pub(crate) fn dropout(node: &Node, x: &Tensor, training: Option<&Tensor>) -> R<T
 mod tests {
     use super::*;
     use crate::ops::run;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use crate::types::NodeTypes;
     use qbench_onnx::{Attribute, DType as D};
 

@@ -6,8 +6,8 @@
 use candle_core::Tensor;
 use qbench_onnx::Node;
 
-use crate::ops::{e, unsupported, R};
 use crate::spatial::{dilate, out_len, subsample, Window};
+use crate::tensor_util::{e, unsupported, R};
 
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 {
@@ -95,7 +95,7 @@ pub(crate) fn conv(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     fn ramp(dims: &[usize]) -> Tensor {

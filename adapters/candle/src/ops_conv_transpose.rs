@@ -9,8 +9,8 @@
 use candle_core::Tensor;
 use qbench_onnx::{Attribute, Node};
 
-use crate::ops::{e, unsupported, R};
 use crate::spatial::{dilate, AutoPad, Window};
+use crate::tensor_util::{e, unsupported, R};
 
 /// `output_padding` (two non-negative values, default zeros).
 fn output_padding(node: &Node) -> R<[usize; 2]> {
@@ -129,7 +129,7 @@ pub(crate) fn conv_transpose(node: &Node, x: &Tensor, w: &Tensor, b: Option<&Ten
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
 
     fn node() -> Node {
         Node::new("ct", "ConvTranspose", &["x", "w"], &["y"])

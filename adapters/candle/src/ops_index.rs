@@ -3,7 +3,7 @@
 use candle_core::Tensor;
 use qbench_onnx::{Attribute, Node};
 
-use crate::ops::{e, int_values, ints_arg, promote, resolve_axis, select, R};
+use crate::tensor_util::{e, int_values, ints_arg, promote, resolve_axis, select, R};
 
 /// Concat along the required `axis` (negative counts from the end). Inputs with nothing along
 /// the axis are skipped; mixed holders are promoted.
@@ -124,8 +124,8 @@ pub(crate) fn tile(x: &Tensor, repeats: &Tensor) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::i64_tensor;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::i64_tensor;
+    use crate::tensor_util::tests::{flat, t};
 
     fn ramp(dims: &[usize]) -> Tensor {
         let n: usize = dims.iter().product();

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::ops::{e, promote, R};
+use crate::tensor_util::{e, promote, R};
 
 /// Sub: `a - b`.
 pub(crate) fn sub(a: &Tensor, b: &Tensor) -> R<Tensor> {
@@ -27,7 +27,7 @@ pub(crate) fn div(a: &Tensor, b: &Tensor, integer: bool) -> R<Tensor> {
 /// base's precision. A one-element exponent that does not raise the rank uses candle's `powf`.
 pub(crate) fn pow(a: &Tensor, b: &Tensor) -> R<Tensor> {
     if b.elem_count() == 1 && b.rank() <= a.rank() {
-        let exp = crate::ops::scalar(b, "Pow exponent")?;
+        let exp = crate::tensor_util::scalar(b, "Pow exponent")?;
         return a.powf(exp).map_err(e);
     }
     let shape = a
@@ -85,7 +85,7 @@ pub(crate) fn extremum(op: &str, inputs: &[Option<&Tensor>], max: bool) -> R<Ten
 mod tests {
     use super::*;
     use crate::ops::run;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use crate::types::NodeTypes;
     use qbench_onnx::{DType as D, Node};
 

@@ -8,7 +8,7 @@
 use candle_core::Tensor;
 use qbench_onnx::Node;
 
-use crate::ops::{e, promote, unsupported, R};
+use crate::tensor_util::{e, promote, unsupported, R};
 
 /// Static check of a BatchNormalization node.
 pub(crate) fn check(node: &Node) -> R<()> {
@@ -73,7 +73,7 @@ pub(crate) fn batch_norm(node: &Node, inputs: &[Option<&Tensor>]) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     fn bn() -> Node {

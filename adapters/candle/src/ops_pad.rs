@@ -6,8 +6,8 @@
 use candle_core::Tensor;
 use qbench_onnx::{Attribute, Node};
 
-use crate::ops::{e, ints_arg, resolve_axes, scalar, select, unsupported, R};
 use crate::spatial::pad_axis;
+use crate::tensor_util::{e, ints_arg, resolve_axes, scalar, select, unsupported, R};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -59,7 +59,7 @@ pub(crate) fn pad(node: &Node, x: &Tensor, inputs: &[Option<&Tensor>]) -> R<Tens
     let mode = mode(node).map_err(unsupported)?;
     let pads = ints_arg(node, inputs, 1, "pads")?.ok_or("Pad has no pads")?;
     let axes = match inputs.get(3).copied().flatten() {
-        Some(a) => resolve_axes(&crate::ops::int_values(a)?, x.rank(), "Pad axis")?,
+        Some(a) => resolve_axes(&crate::tensor_util::int_values(a)?, x.rank(), "Pad axis")?,
         None => (0..x.rank()).collect(),
     };
     if pads.len() != 2 * axes.len() {
@@ -109,8 +109,8 @@ pub(crate) fn pad(node: &Node, x: &Tensor, inputs: &[Option<&Tensor>]) -> R<Tens
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::i64_tensor;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::i64_tensor;
+    use crate::tensor_util::tests::{flat, t};
 
     fn node(mode: Option<&str>) -> Node {
         let n = Node::new("p", "Pad", &["x", "pads", "v", "axes"], &["y"]);

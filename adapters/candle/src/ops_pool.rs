@@ -12,8 +12,8 @@
 use candle_core::{Device, Tensor};
 use qbench_onnx::Node;
 
-use crate::ops::{e, unsupported, R};
 use crate::spatial::{out_len, pad_axis, Window};
+use crate::tensor_util::{e, unsupported, R};
 
 /// Static checks of a MaxPool or AveragePool node's attributes.
 pub(crate) fn check(node: &Node) -> R<()> {
@@ -130,7 +130,7 @@ pub(crate) fn global_pool(op: &str, x: &Tensor, max: bool) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     fn ramp(dims: &[usize], f: impl Fn(f32) -> f32) -> Tensor {

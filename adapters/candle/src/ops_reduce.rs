@@ -6,7 +6,7 @@
 use candle_core::{Device, Tensor};
 use qbench_onnx::Node;
 
-use crate::ops::{e, ints_arg, resolve_axes, R};
+use crate::tensor_util::{e, ints_arg, resolve_axes, R};
 
 /// Which reduction.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,8 +92,8 @@ pub(crate) fn reduce(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::i64_tensor;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::i64_tensor;
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     fn node(op: &str) -> Node {

@@ -21,7 +21,7 @@
 use candle_core::{Device, Tensor};
 use qbench_onnx::{Attribute, Node};
 
-use crate::ops::{e, int_values, resolve_axes, select, unsupported, R};
+use crate::tensor_util::{e, int_values, resolve_axes, select, unsupported, R};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Coord {
@@ -284,8 +284,8 @@ pub(crate) fn resize(node: &Node, inputs: &[Option<&Tensor>]) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::i64_tensor;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::i64_tensor;
+    use crate::tensor_util::tests::{flat, t};
 
     fn node(attrs: &[(&str, &str)]) -> Node {
         let mut n = Node::new("r", "Resize", &["x", "roi", "scales", "sizes"], &["y"]);

@@ -5,7 +5,7 @@
 use candle_core::Tensor;
 use qbench_onnx::Node;
 
-use crate::ops::{e, i64_tensor, int_values, ints_arg, resolve_axes, R};
+use crate::tensor_util::{e, i64_tensor, int_values, ints_arg, resolve_axes, R};
 
 /// Shape: the input's dimensions `[start, end)` (opset 15 attributes; negative values count
 /// from the end, both are clamped to `[0, rank]`).
@@ -121,7 +121,7 @@ pub(crate) fn expand(x: &Tensor, shape: &Tensor) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     fn node(op: &str) -> Node {

@@ -12,8 +12,8 @@
 use candle_core::{DType, Device, Tensor};
 use qbench_onnx::{DType as OnnxType, Node};
 
-use crate::ops::{e, resolve_axis, round_half_even, R};
 use crate::ops_conv::conv;
+use crate::tensor_util::{e, resolve_axis, round_half_even, R};
 use crate::types::{self, holder};
 
 /// Integer range of a QuantizeLinear output type.
@@ -376,7 +376,7 @@ pub fn cast(node: &Node, x: &Tensor, from: Option<OnnxType>) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
     use qbench_onnx::Attribute;
 
     #[test]

@@ -9,7 +9,7 @@ use qbench_core::{AdapterError, Batch, Output, Session};
 use qbench_onnx::{Model, Node};
 
 use crate::types::NodeTypes;
-use crate::{ggml, ops, types};
+use crate::{ggml, ops, tensor_util, types};
 
 const NAME: &str = "candle";
 
@@ -83,7 +83,7 @@ impl CandleSession {
             .initializers
             .iter()
             .filter(|t| t.name != input)
-            .map(|t| ops::tensor(t).map(|x| (t.name.clone(), x)))
+            .map(|t| tensor_util::tensor(t).map(|x| (t.name.clone(), x)))
             .collect::<Result<_, _>>()?;
 
         // Constant folding: a node whose inputs are all constants (initializers or outputs of

@@ -8,7 +8,7 @@
 use candle_core::Tensor;
 use qbench_onnx::{Attribute, Node};
 
-use crate::ops::{e, filled, select, R};
+use crate::tensor_util::{e, filled, select, R};
 
 /// The `auto_pad` attribute.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -191,7 +191,7 @@ pub(crate) fn subsample(t: &Tensor, axis: usize, step: usize) -> R<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{flat, t};
+    use crate::tensor_util::tests::{flat, t};
 
     #[test]
     fn parse_defaults_and_errors() {

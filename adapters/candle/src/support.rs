@@ -6,7 +6,8 @@
 
 use qbench_onnx::{Attribute, Model, Node};
 
-use crate::ops::{R, SUPPORTED_OPS};
+use crate::ops::SUPPORTED_OPS;
+use crate::tensor_util::R;
 use crate::{
     ops_activation, ops_conv, ops_conv_transpose, ops_norm, ops_pad, ops_pool, ops_resize, types,
 };

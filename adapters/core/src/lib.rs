@@ -11,3 +11,9 @@ mod error;
 pub use artifact::{Artifact, Format, InputSpec};
 pub use backend::{Backend, Batch, LoadOptions, Output, Session, Support};
 pub use error::AdapterError;
+
+/// The `tract-onnx` version in the workspace's `Cargo.lock` (tract has no version constant).
+pub const TRACT_ONNX_VERSION: &str = env!("QBENCH_TRACT_ONNX_VERSION");
+
+/// The `candle-core` version in the workspace's `Cargo.lock`.
+pub const CANDLE_CORE_VERSION: &str = env!("QBENCH_CANDLE_CORE_VERSION");

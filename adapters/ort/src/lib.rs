@@ -17,7 +17,7 @@ mod version;
 
 pub use backend::OrtBackend;
 pub use locate::{cache_dir, locate, locate_library, Located, Origin};
-pub use provision::{extract_library, provision, ProvisionError};
+pub use provision::{cached_library, provision};
 pub use python::{parse_version, python_onnxruntime, PythonOrt, Version};
 pub use runtime::{runtime, Runtime};
 pub use session::OrtSession;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use qbench_core::AdapterError;
 
-use crate::provision::{lib_dir, provision};
+use crate::provision::{cached_library, provision};
 use crate::python::{parse_version, python_onnxruntime};
-use crate::{BACKEND, LIB_FILE, MIN_VERSION, ORT_VERSION};
+use crate::{BACKEND, MIN_VERSION, ORT_VERSION};
 
 /// Where a library was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,21 +44,10 @@ pub struct Located {
     pub notes: Vec<String>,
 }
 
-/// The user cache directory: `$QBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/qbench`, else
-/// `~/.cache/qbench`. `None` if none of these variables is set.
+/// The user cache directory (qbench-provision's: `$QBENCH_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/qbench`, else `~/.cache/qbench`). `None` if none of these variables is set.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |name| {
-        env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("QBENCH_CACHE_DIR")
-        .or_else(|| {
-            var("XDG_CACHE_HOME")
-                .filter(|p| p.is_absolute())
-                .map(|p| p.join("qbench"))
-        })
-        .or_else(|| var("HOME").map(|home| home.join(".cache").join("qbench")))
+    qbench_provision::cache_dir().ok()
 }
 
 /// Path of the ONNX Runtime library to load; see [`locate`].
@@ -69,8 +58,9 @@ pub fn locate_library() -> Result<PathBuf, AdapterError> {
 /// Finds ONNX Runtime >= 1.31, trying in order:
 /// 1. `ORT_DYLIB_PATH` (if set, it must name an existing file: no fallback);
 /// 2. an installed Python `onnxruntime` >= 1.31 (`<package>/capi/libonnxruntime.so.<version>`);
-/// 3. `<cache>/onnxruntime-1.31.1/libonnxruntime.so.1.31.1` (see [`cache_dir`]);
-/// 4. provisioning it there with [`provision`] (`pip download` from the Python package index).
+/// 3. `<cache>/packages/onnxruntime-1.31.1/onnxruntime/capi/libonnxruntime.so.1.31.1` (see
+///    [`cache_dir`]), verified against its pinned SHA-256, provisioned there with [`provision`]
+///    (`pip download` of the pinned wheel from the Python package index) when missing or altered.
 ///
 /// Fails with [`AdapterError::Unavailable`] listing every source tried and how to fix it.
 pub fn locate() -> Result<Located, AdapterError> {
@@ -129,25 +119,30 @@ pub fn locate() -> Result<Located, AdapterError> {
         notes.push("no cache directory (set QBENCH_CACHE_DIR, XDG_CACHE_HOME or HOME)".to_string());
         return Err(unavailable(with_fix(&notes)));
     };
-    let cached = lib_dir(&cache).join(LIB_FILE);
-    if cached.is_file() {
-        return Ok(Located {
-            path: cached,
-            origin: Origin::Cache,
-            version: Some(ORT_VERSION.into()),
-            notes,
-        });
+    let Some(cached) = cached_library(&cache) else {
+        notes.push(format!(
+            "qbench has no pinned onnxruntime wheel for {}",
+            std::env::consts::ARCH
+        ));
+        return Err(unavailable(with_fix(&notes)));
+    };
+    // Verified against its pinned SHA-256 (extracted again if it does not match).
+    let existed = cached.is_file();
+    if !existed {
+        notes.push(format!("{} does not exist yet", cached.display()));
+        eprintln!(
+            "qbench-ort: downloading onnxruntime {ORT_VERSION} from PyPI into {} (once)",
+            cache.display()
+        );
     }
-    notes.push(format!("{} does not exist yet", cached.display()));
-
-    eprintln!(
-        "qbench-ort: downloading onnxruntime {ORT_VERSION} from PyPI into {} (once)",
-        cache.display()
-    );
     match provision(&cache) {
         Ok(path) => Ok(Located {
             path,
-            origin: Origin::Provisioned,
+            origin: if existed {
+                Origin::Cache
+            } else {
+                Origin::Provisioned
+            },
             version: Some(ORT_VERSION.into()),
             notes,
         }),

@@ -6,7 +6,7 @@ use std::env;
 use std::fs;
 
 use qbench_core::{AdapterError, Backend};
-use qbench_ort::{locate, Origin, OrtBackend, LIB_FILE};
+use qbench_ort::{locate, Origin, OrtBackend};
 
 #[test]
 fn env_var_then_cache() {
@@ -41,12 +41,19 @@ fn env_var_then_cache() {
         )
     );
 
-    // Without it, a library in the cache directory is found (unless Python provides one first).
+    // Without it, the library in the cache directory is found (unless Python provides one
+    // first), verified against its pinned SHA-256: the real one qbench provisioned, copied.
     env::remove_var("ORT_DYLIB_PATH");
+    let Some(real) = qbench_ort::cache_dir().and_then(|c| qbench_ort::cached_library(&c)) else {
+        return;
+    };
+    if !real.is_file() {
+        return; // this machine's ONNX Runtime comes from elsewhere (Python)
+    }
     let cache = dir.path().join("cache");
-    let cached = cache.join("onnxruntime-1.31.1").join(LIB_FILE);
+    let cached = qbench_ort::cached_library(&cache).expect("a pin for this architecture");
     fs::create_dir_all(cached.parent().expect("parent")).expect("mkdir");
-    fs::write(&cached, b"cached").expect("write");
+    fs::copy(&real, &cached).expect("copy");
     env::set_var("QBENCH_CACHE_DIR", &cache);
     let found = locate().expect("locate via cache");
     match found.origin {

@@ -307,8 +307,9 @@ fn obtain(
     })
 }
 
-/// `<cache>/packages/<package>-<version>/<path>` (for a checked pin).
-fn dest_path(file: &PackageFile, cache_dir: &Path) -> PathBuf {
+/// Where [`provide`] puts `file` in `cache_dir`: `<cache>/packages/<package>-<version>/<path>`
+/// (whether or not it is there yet).
+pub fn dest_path(file: &PackageFile, cache_dir: &Path) -> PathBuf {
     let mut dest = cache_dir
         .join("packages")
         .join(format!("{}-{}", file.package, file.version));

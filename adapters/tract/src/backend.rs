@@ -6,9 +6,8 @@ use crate::error;
 use crate::session::TractSession;
 use crate::{model, threads};
 
-/// Version of `tract-onnx` this crate was built against (read from the workspace `Cargo.lock`
-/// at build time; tract exports no version constant).
-pub const TRACT_VERSION: &str = env!("QBENCH_TRACT_ONNX_VERSION");
+/// Version of `tract-onnx` this crate was built against (from the workspace `Cargo.lock`).
+pub const TRACT_VERSION: &str = qbench_core::TRACT_ONNX_VERSION;
 
 /// The tract runtime: pure Rust, always available.
 #[derive(Clone, Copy, Debug, Default)]

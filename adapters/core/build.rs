@@ -1,5 +1,6 @@
-//! Records the resolved tract-onnx version (from the workspace `Cargo.lock`) as
-//! `QBENCH_TRACT_ONNX_VERSION`, since tract exports no version constant of its own.
+//! Records the resolved versions of the runtime crates the backends link (from the workspace
+//! `Cargo.lock`) as `QBENCH_TRACT_ONNX_VERSION` and `QBENCH_CANDLE_CORE_VERSION`: neither crate
+//! exports a version constant of its own, and a results file must say what ran.
 
 use std::{env, fs, path::PathBuf};
 
@@ -8,11 +9,14 @@ fn main() {
         .map(|dir| PathBuf::from(dir).join("../../Cargo.lock"))
         .unwrap_or_else(|| PathBuf::from("Cargo.lock"));
     println!("cargo:rerun-if-changed={}", lock.display());
-    let version = fs::read_to_string(&lock)
-        .ok()
-        .and_then(|text| locked_version(&text, "tract-onnx"))
-        .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=QBENCH_TRACT_ONNX_VERSION={version}");
+    let text = fs::read_to_string(&lock).unwrap_or_default();
+    for (krate, var) in [
+        ("tract-onnx", "QBENCH_TRACT_ONNX_VERSION"),
+        ("candle-core", "QBENCH_CANDLE_CORE_VERSION"),
+    ] {
+        let version = locked_version(&text, krate).unwrap_or_else(|| "unknown".to_string());
+        println!("cargo:rustc-env={var}={version}");
+    }
 }
 
 /// The `version` of the `[[package]]` entry named `name` in a Cargo.lock.

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""The TFLite converter's per-operator quantization decisions on a graph of common operators.
+
+Builds a small TensorFlow graph (Conv+ReLU, Conv, add and mul of two tensors, add and mul by a
+scalar, max and average pooling, sigmoid, concatenation, tanh, hard swish, leaky ReLU, transposed
+convolution + ReLU6, mean, nearest resize, exp, reshape, fully connected, softmax) and the same
+graph in ONNX (NCHW, same weights, tensors named alike), then converts it with
+`tf.lite.TFLiteConverter` (`Optimize.DEFAULT`, a seeded representative dataset,
+`TFLITE_BUILTINS_INT8`, float input and output). For each mode (int8, and 16x8) it records:
+
+* `ranges`: the min/max the converter's calibration stored for each tensor (a first conversion
+  with `_experimental_calibrate_only`), keyed by the ONNX tensor;
+* `tensors`: each quantized activation tensor's scale and zero point in the converted model;
+* `float`: the tensors left in float;
+* `weights`: each quantized weight's scales, zero points and integer values (in ONNX layout).
+
+qbench's fidelity test (adapters/quant/tests/tflite_graph_ops_fidelity.rs) feeds the same ranges
+to its TFLite recipe and compares every decision and every number.
+
+Usage (needs `pip install tensorflow-cpu onnx numpy`; checked with TensorFlow 2.21.0):
+    python3 scripts/tflite_reference_graph_ops.py
+Writes adapters/quant/tests/fixtures/tflite_graph_ops.onnx and tflite_graph_ops_<mode>.json.
+"""
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from tensorflow.lite.python import schema_py_generated as schema_fb  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "adapters/quant/tests/fixtures"
+BATCH, BATCHES = 2, 8
+
+
+def weights():
+    rng = np.random.default_rng(3)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    return {
+        "w1": f(3, 3, 3, 8) * 0.3, "b1": f(8) * 0.1,           # HWIO
+        "w2": f(3, 3, 8, 8) * 0.2, "b2": f(8) * 0.1,
+        "wt": f(2, 2, 4, 24) * 0.2, "bt": f(4) * 0.1,          # H, W, out, in
+        "wfc": f(8, 5) * 0.5, "bfc": f(5) * 0.1,               # in, out
+    }
+
+
+class Net(tf.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = {k: tf.constant(v) for k, v in w.items()}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.float32)])
+    def __call__(self, x):
+        w = self.w
+        relu1 = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w["w1"], 1, "SAME"), w["b1"]),
+                           name="relu1")
+        conv2 = tf.nn.bias_add(tf.nn.conv2d(relu1, w["w2"], 1, "SAME"), w["b2"], name="conv2")
+        add = tf.add(relu1, conv2, name="add")
+        mul = tf.multiply(add, conv2, name="mul")
+        add_1 = tf.add(mul, 1.5, name="add_1")
+        mul_1 = tf.multiply(add_1, 0.25, name="mul_1")
+        maxpool = tf.nn.max_pool2d(mul_1, 2, 2, "VALID", name="maxpool")
+        avgpool = tf.nn.avg_pool2d(conv2, 2, 2, "VALID", name="avgpool")
+        sigmoid = tf.sigmoid(maxpool, name="sigmoid")
+        cat = tf.concat([sigmoid, avgpool], 3, name="cat")
+        tanh = tf.tanh(cat, name="tanh")
+        hswish = tf.multiply(avgpool * tf.nn.relu6(avgpool + 3.0), 1.0 / 6.0, name="hswish")
+        lrelu = tf.nn.leaky_relu(hswish, 0.1, name="lrelu")
+        cat_1 = tf.concat([tanh, lrelu], 3, name="cat_1")
+        n = tf.shape(x)[0]
+        deconv = tf.nn.bias_add(
+            tf.nn.conv2d_transpose(cat_1, w["wt"], tf.stack([n, 16, 16, 4]), 2, "VALID"),
+            w["bt"], name="deconv")
+        relu6 = tf.nn.relu6(deconv, name="relu6")
+        mean = tf.reduce_mean(relu6, [1, 2], keepdims=True, name="mean")
+        interpolate = tf.image.resize(relu6, [8, 8], method="nearest", name="interpolate")
+        exp = tf.exp(interpolate, name="exp")
+        gap = tf.reduce_mean(exp, [1, 2], keepdims=True, name="gap")
+        cat_2 = tf.concat([gap, mean], 3, name="cat_2")
+        reshape = tf.reshape(cat_2, [-1, 8], name="reshape")
+        fc = tf.nn.bias_add(tf.matmul(reshape, w["wfc"]), w["bfc"], name="fc")
+        return tf.nn.softmax(fc, name="softmax")
+
+
+def onnx_graph(w) -> onnx.ModelProto:
+    """The same graph in ONNX (NCHW), tensors named after the TensorFlow ops."""
+    t = lambda a, *p: np.ascontiguousarray(a.transpose(*p))  # noqa: E731
+    inits = [
+        numpy_helper.from_array(t(w["w1"], 3, 2, 0, 1), "w1"),
+        numpy_helper.from_array(w["b1"], "b1"),
+        numpy_helper.from_array(t(w["w2"], 3, 2, 0, 1), "w2"),
+        numpy_helper.from_array(w["b2"], "b2"),
+        numpy_helper.from_array(np.array(1.5, np.float32), "c1_5"),
+        numpy_helper.from_array(np.array(0.25, np.float32), "c0_25"),
+        # ConvTranspose weights are (in, out, kH, kW).
+        numpy_helper.from_array(t(w["wt"], 3, 2, 0, 1), "wt"),
+        numpy_helper.from_array(w["bt"], "bt"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "six"),
+        numpy_helper.from_array(np.array([1, 1, 0.5, 0.5], np.float32), "half"),
+        numpy_helper.from_array(np.array([-1, 8], np.int64), "shape"),
+        numpy_helper.from_array(np.array([2, 3], np.int64), "hw"),
+        numpy_helper.from_array(t(w["wfc"], 1, 0), "wfc"),
+        numpy_helper.from_array(w["bfc"], "bfc"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w1", "b1"], ["conv1"], "conv1", pads=[1, 1, 1, 1]),
+        n("Relu", ["conv1"], ["relu1"], "relu1"),
+        n("Conv", ["relu1", "w2", "b2"], ["conv2"], "conv2", pads=[1, 1, 1, 1]),
+        n("Add", ["relu1", "conv2"], ["add"], "add"),
+        n("Mul", ["add", "conv2"], ["mul"], "mul"),
+        n("Add", ["mul", "c1_5"], ["add_1"], "add_1"),
+        n("Mul", ["add_1", "c0_25"], ["mul_1"], "mul_1"),
+        n("MaxPool", ["mul_1"], ["maxpool"], "maxpool", kernel_shape=[2, 2], strides=[2, 2]),
+        n("AveragePool", ["conv2"], ["avgpool"], "avgpool", kernel_shape=[2, 2], strides=[2, 2]),
+        n("Sigmoid", ["maxpool"], ["sigmoid"], "sigmoid"),
+        n("Concat", ["sigmoid", "avgpool"], ["cat"], "cat", axis=1),
+        n("Tanh", ["cat"], ["tanh"], "tanh"),
+        n("HardSwish", ["avgpool"], ["hswish"], "hswish"),
+        n("LeakyRelu", ["hswish"], ["lrelu"], "lrelu", alpha=0.1),
+        n("Concat", ["tanh", "lrelu"], ["cat_1"], "cat_1", axis=1),
+        n("ConvTranspose", ["cat_1", "wt", "bt"], ["deconv"], "deconv", strides=[2, 2]),
+        n("Clip", ["deconv", "zero", "six"], ["relu6"], "relu6"),
+        n("ReduceMean", ["relu6", "hw"], ["mean"], "mean", keepdims=1),
+        n("Resize", ["relu6", "", "half"], ["interpolate"], "interpolate", mode="nearest"),
+        n("Exp", ["interpolate"], ["exp"], "exp"),
+        n("ReduceMean", ["exp", "hw"], ["gap"], "gap", keepdims=1),
+        n("Concat", ["gap", "mean"], ["cat_2"], "cat_2", axis=1),
+        n("Reshape", ["cat_2", "shape"], ["reshape"], "reshape"),
+        n("Gemm", ["reshape", "wfc", "bfc"], ["fc"], "fc", transB=1),
+        n("Softmax", ["fc"], ["softmax"], "softmax", axis=1),
+    ]
+    g = helper.make_graph(
+        nodes, "tflite_graph_ops",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [helper.make_tensor_value_info("softmax", TensorProto.FLOAT, ["N", 5])],
+        inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def converter(net: Net, data, mode: str, calibrate_only: bool = False):
+    fn = net.__call__.get_concrete_function()
+    c = tf.lite.TFLiteConverter.from_concrete_functions([fn], net)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = lambda: ([d] for d in data)
+    if mode == "16x8":
+        c.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS]
+    if calibrate_only:
+        c._experimental_calibrate_only = True
+    return c
+
+
+def tensors(model_bytes: bytes):
+    """(name, type, scales, zero points, min, max, quantized dimension, buffer) per tensor."""
+    m = schema_fb.Model.GetRootAsModel(model_bytes, 0)
+    g = m.Subgraphs(0)
+    out = []
+    for i in range(g.TensorsLength()):
+        t = g.Tensors(i)
+        q = t.Quantization()
+        get = lambda f: (f().tolist() if q is not None and not isinstance(f(), int) else [])  # noqa
+        out.append({
+            "index": i,
+            "name": t.Name().decode(),
+            "type": t.Type(),
+            "scale": get(q.ScaleAsNumpy) if q else [],
+            "zero_point": get(q.ZeroPointAsNumpy) if q else [],
+            "min": get(q.MinAsNumpy) if q else [],
+            "max": get(q.MaxAsNumpy) if q else [],
+            "axis": q.QuantizedDimension() if q else 0,
+            "buffer": t.Buffer(),
+        })
+    ops = []
+    for i in range(g.OperatorsLength()):
+        o = g.Operators(i)
+        code = m.OperatorCodes(o.OpcodeIndex())
+        ops.append((max(code.BuiltinCode(), code.DeprecatedBuiltinCode()),
+                    o.InputsAsNumpy().tolist(), o.OutputsAsNumpy().tolist()))
+    return out, ops
+
+
+def explore():
+    net = Net(weights())
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((BATCH, 16, 16, 3)).astype(np.float32) for _ in range(BATCHES)]
+    for mode in ("int8",):
+        cal = converter(net, data, mode, calibrate_only=True).convert()
+        ts, _ = tensors(cal)
+        for t in ts:
+            print("CAL", t["index"], t["name"], t["min"], t["max"])
+        q = converter(net, data, mode).convert()
+        ts, ops = tensors(q)
+        for t in ts:
+            print("Q", t["index"], t["type"], t["name"], t["scale"][:2], t["zero_point"][:2], t["axis"])
+        names = {v: k for k, v in schema_fb.BuiltinOperator.__dict__.items() if not k.startswith("_")}
+        for code, ins, outs in ops:
+            print("OP", names.get(code), ins, outs)
+
+
+if __name__ == "__main__" and os.environ.get("EXPLORE"):
+    explore()
