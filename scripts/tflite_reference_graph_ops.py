@@ -190,6 +190,92 @@ def tensors(model_bytes: bytes):
     return out, ops
 
 
+# The converter names a tensor after the TensorFlow ops it fused; the first name is the one the
+# graph gave it. The ONNX tensor each one is (TFLite fuses Relu/Relu6 into the producer, so the
+# conv and transposed conv outputs are the activation's).
+TFLITE_TO_ONNX = {
+    "serving_default_x:0": "x", "tfl.quantize": "x", "relu1": "relu1", "conv2": "conv2",
+    "avgpool": "avgpool", "hswish": "hswish", "lrelu": "lrelu", "add": "add", "mul": "mul",
+    "add_1": "add_1", "mul_1": "mul_1", "maxpool": "maxpool", "sigmoid": "sigmoid",
+    "cat": "cat", "tanh": "tanh", "cat_1": "cat_1", "relu6_1": "relu6",
+    "interpolate/ResizeNearestNeighbor": "interpolate", "exp": "exp", "gap": "gap",
+    "mean": "mean", "cat_2": "cat_2", "reshape": "reshape", "MatMul;fc": "fc",
+    "PartitionedCall:01": "softmax", "PartitionedCall:0": "softmax",
+    # The QUANTIZE ops that requantize a fixed-parameter output for a concatenation.
+    "sigmoid1": "sigmoid->cat", "tanh1": "tanh->cat_1",
+}
+# Weight tensors (TFLite layout) -> (ONNX initializer, axes that give the ONNX layout).
+WEIGHTS = {
+    "Conv2D": ("w1", (0, 3, 1, 2)), "Conv2D_1": ("w2", (0, 3, 1, 2)),
+    "conv2d_transpose": ("wt", (3, 0, 1, 2)), "MatMul": ("wfc", (0, 1)),
+}
+INT_TYPES = {9: "int8", 7: "int16", 2: "int32"}
+
+
+def onnx_name(tflite_name: str):
+    """The ONNX tensor a TFLite tensor is; `a->` for a copy of `a` requantized for a
+    concatenation; None for tensors without one (shapes, constants, float copies)."""
+    if tflite_name in TFLITE_TO_ONNX:
+        return TFLITE_TO_ONNX[tflite_name]
+    # 16x8 mode: `<t>_int16` quantizes a float tensor, `<t>_requantized` rescales an input of a
+    # concatenation, `<t>_float` dequantizes one for a float operator.
+    for suffix, tag in (("_int16", ""), ("_requantized", "->"), ("_float", None)):
+        if tflite_name.endswith(suffix):
+            base = onnx_name(tflite_name[: -len(suffix)])
+            return None if tag is None or base is None else base + tag
+    return TFLITE_TO_ONNX.get(tflite_name.split(";")[0])
+
+
+def reference(net: Net, data, mode: str):
+    cal, _ = tensors(converter(net, data, mode, calibrate_only=True).convert())
+    ranges = {}
+    for t in cal:
+        name = onnx_name(t["name"])
+        if name and t["min"]:
+            ranges[name] = [t["min"][0], t["max"][0]]
+    q_bytes = converter(net, data, mode).convert()
+    q, _ = tensors(q_bytes)
+    interp = tf.lite.Interpreter(model_content=q_bytes)
+    interp.allocate_tensors()
+    acts, floats, weights = {}, [], {}
+    for t in q:
+        if t["name"] in WEIGHTS:
+            name, axes = WEIGHTS[t["name"]]
+            v = interp.get_tensor(t["index"]).transpose(*axes)
+            per_channel = len(t["scale"]) > 1
+            weights[name] = {
+                "scale": t["scale"], "zero_point": t["zero_point"],
+                # The output channels: axis 0 in TFLite's layouts; ConvTranspose's is 1 in ONNX.
+                "axis": (1 if name == "wt" else 0) if per_channel else None,
+                "values": v.flatten().tolist(),
+            }
+            continue
+        name = onnx_name(t["name"])
+        if name is None:
+            continue
+        if t["type"] in (7, 9) and t["scale"]:
+            acts[name] = {"scale": t["scale"][0], "zero_point": t["zero_point"][0],
+                          "dtype": INT_TYPES[t["type"]]}
+        elif t["type"] == 0 and name not in ("x", "softmax"):
+            floats.append(name)
+    return {"tensorflow": tf.__version__, "mode": mode, "ranges": ranges, "tensors": acts,
+            "float": floats, "weights": weights}
+
+
+def main():
+    w = weights()
+    net = Net(w)
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((BATCH, 16, 16, 3)).astype(np.float32) for _ in range(BATCHES)]
+    OUT.mkdir(parents=True, exist_ok=True)
+    onnx.save(onnx_graph(w), OUT / "tflite_graph_ops.onnx")
+    for mode in ("int8", "16x8"):
+        ref = reference(net, data, mode)
+        path = OUT / f"tflite_graph_ops_{mode}.json"
+        path.write_text(json.dumps(ref, indent=1) + "\n")
+        print(f"{path}: {len(ref['tensors'])} quantized tensors, float: {ref['float']}")
+
+
 def explore():
     net = Net(weights())
     rng = np.random.default_rng(5)
@@ -208,5 +294,5 @@ def explore():
             print("OP", names.get(code), ins, outs)
 
 
-if __name__ == "__main__" and os.environ.get("EXPLORE"):
-    explore()
+if __name__ == "__main__":
+    explore() if os.environ.get("EXPLORE") else main()

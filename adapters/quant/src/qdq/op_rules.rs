@@ -145,10 +145,20 @@ pub fn mark_activations(g: &Graph, treat: impl Fn(&Node) -> Treatment) -> Activa
                 mk.set(out, Source::Own);
                 for t in data
                     .iter()
-                    .filter(|t| is_float(t) && !inits.contains(t.as_str()))
+                    .filter(|t| is_float(t) && !inits.contains(t.as_str()) && *t != out)
                 {
-                    if t != out {
-                        mk.set(t, Source::SharedWith(out.clone()));
+                    // An input with fixed parameters keeps them (the kernel requantizes it).
+                    if matches!(mk.marks.get(t.as_str()), Some(Source::Fixed(_))) {
+                        continue;
+                    }
+                    // The output's parameters travel back through the "same scale" operators
+                    // that produced the input, to the tensor whose range they shared.
+                    let root = mk.root(t).map(str::to_string);
+                    mk.set(t, Source::SharedWith(out.clone()));
+                    if let Some(r) = root.filter(|r| r != t && r != out) {
+                        if mk.marks.get(r.as_str()) == Some(&Source::Own) {
+                            mk.set(&r, Source::SharedWith(out.clone()));
+                        }
                     }
                 }
             }
@@ -261,7 +271,7 @@ pub fn fuse_activations_if(
 }
 
 /// A `Clip` whose lower bound is a constant 0 (ReLU6 and the like).
-fn clips_from_zero(g: &Graph, n: &Node) -> bool {
+pub fn clips_from_zero(g: &Graph, n: &Node) -> bool {
     if n.op_type != "Clip" {
         return false;
     }
@@ -324,7 +334,10 @@ mod tests {
         assert_eq!(fuse_activations(&mut g, &["Conv"], false), 1);
         let mk = mark_activations(&g, treat);
         let m = |t: &str| mk.marks.get(t).cloned();
-        assert_eq!(m("r"), Some(Source::Own), "the conv writes the relu output");
+        // The conv writes the relu output; the concatenation's parameters travel back to it
+        // through the max pool that shares them.
+        assert_eq!(m("r"), Some(Source::SharedWith("cat".into())));
+        assert!(!mk.marks.contains_key("a"), "the relu input is gone");
         assert_eq!(m("p"), Some(Source::SharedWith("cat".into())));
         assert_eq!(m("x"), Some(Source::SharedWith("cat".into())));
         assert_eq!(m("cat"), Some(Source::Own));

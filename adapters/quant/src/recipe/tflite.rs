@@ -4,7 +4,8 @@
 //! * `tflite-dynamic-range`: int8 weights of tensors with at least 1,024 elements (per channel
 //!   for convolutions, per tensor for fully connected layers), activations quantized at run time.
 //! * `tflite-full-int8`: a representative dataset (min/max), int8 asymmetric activations, int8
-//!   symmetric narrow-range weights per channel (conv) / per tensor (fully connected), int32 bias
+//!   symmetric narrow-range weights per output channel (conv, transposed conv, fully connected:
+//!   TensorFlow 2.21's defaults), int32 bias
 //!   `s_in · s_w`, float model input and output.
 //! * `tflite-int16x8`: the same with int16 symmetric activations.
 //! * `tflite-float16`: every float constant stored as float16, computed in float32.
@@ -22,15 +23,26 @@ use crate::error::{QuantError, Result};
 use crate::ggml::f32_to_f16_bits;
 use crate::params::{QuantParams, Range};
 use crate::qdq::op_rules::{
-    fuse_activations, mark_activations, quantize_constants, resolve_params, FixedRange, Treatment,
+    clips_from_zero, fuse_activations, mark_activations, quantize_constants, resolve_params,
+    FixedRange, Treatment,
 };
 use crate::qdq::writer::{weight_sites, WeightSite};
 use crate::qdq::{write_qdq, BiasMode, QdqPlan, WeightQuant};
 use crate::qoperator::qoperator_lite;
 use crate::scheme::QType;
 
-/// TFLite's weight rule: symmetric narrow int8, per channel for Conv, per tensor for Gemm.
+/// TFLite's weight rule in full-integer mode: symmetric narrow int8 per output channel, for
+/// convolutions, transposed convolutions and (TensorFlow 2.21's default,
+/// `_experimental_disable_per_channel_quantization_for_dense_layers = False`) fully connected
+/// layers alike.
 fn tflite_weight(site: &WeightSite) -> Result<WeightQuant> {
+    let rule = |r: Range| tflite::weight_params(r, 8);
+    let round = |x: &[f32], p: &QuantParams| tflite::quantize_weights(x, p);
+    per_channel(site, QType::INT8, &rule, &round)
+}
+
+/// The dynamic-range rule: per channel for convolutions, per tensor for fully connected layers.
+fn tflite_dynamic_weight(site: &WeightSite) -> Result<WeightQuant> {
     let rule = |r: Range| tflite::weight_params(r, 8);
     let round = |x: &[f32], p: &QuantParams| tflite::quantize_weights(x, p);
     if site.op_type == "Conv" {
@@ -54,16 +66,22 @@ const TFLITE_FUSERS: &[&str] = &[
 ];
 
 /// What the TFLite converter does with each ONNX operator in a full-integer model, after the
-/// TFLite 8-bit quantization specification (tensorflow.org/lite/performance/quantization_spec):
-/// ops whose inputs and outputs "must all have same scale/zero_point" share their input's
-/// parameters (CONCATENATION: all inputs take the output's); LOGISTIC and SOFTMAX outputs are
-/// fixed to `(1/256, -128)` and TANH to `(1/128, 0)` (int16: `1/32768`, 0); ops without an
-/// integer kernel (DIV, EXP, ...) stay in float.
-fn tflite_treatment(n: &Node) -> Treatment {
+/// TFLite 8-bit quantization specification (tensorflow.org/lite/performance/quantization_spec)
+/// and TensorFlow 2.21's converter: ops whose inputs and outputs "must all have same
+/// scale/zero_point" share their input's parameters (CONCATENATION: all inputs take the
+/// output's); LOGISTIC and SOFTMAX outputs are fixed to `(1/256, -128)` and TANH to `(1/128, 0)`
+/// (int16: `1/32768`, 0); EXP has int8 and int16 kernels; HARD_SWISH has no int16 kernel, so in
+/// 16x8 mode it stays in float; ops without an integer kernel (DIV, ...) stay in float. In int8
+/// mode a concatenation's parameters travel back through the same-scale operators that feed it
+/// (see `mark_activations`); in 16x8 mode it keeps its own and requantizes its inputs.
+fn tflite_treatment(n: &Node, activation: QType) -> Treatment {
     match n.op_type.as_str() {
+        "HardSwish" if activation.bits() > 8 => Treatment::Float,
+        // 16x8: a concatenation has its own range and requantizes every input into it.
+        "Concat" if activation.bits() > 8 => Treatment::Compute,
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Sub" | "Mul"
         | "GlobalAveragePool" | "ReduceMean" | "HardSwish" | "HardSigmoid" | "LeakyRelu"
-        | "PRelu" | "Relu" | "Clip" | "BatchNormalization" => Treatment::Compute,
+        | "PRelu" | "Relu" | "Clip" | "BatchNormalization" | "Exp" => Treatment::Compute,
         "MaxPool" | "AveragePool" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze"
         | "Transpose" | "Slice" | "Split" | "Gather" | "Pad" | "Resize" | "DepthToSpace"
         | "SpaceToDepth" | "Identity" => Treatment::SharesInput,
@@ -84,6 +102,77 @@ fn tflite_fixed_output(kind: FixedRange, qtype: QType) -> Result<QuantParams> {
     }
 }
 
+/// The TFLite converter's full-integer model in QDQ form (`activation`: int8, or int16 for the
+/// 16x8 mode), given each tensor's calibrated min/max.
+pub fn tflite_qdq(
+    model: &Model,
+    activation: QType,
+    ranges: &HashMap<String, Range>,
+) -> Result<Model> {
+    let mut m = model.clone();
+    // TFLite fuses Relu/Relu6 into the producing op (fused activation function): one tensor
+    // with the post-activation range, clamped to [zero point, qmax]. With asymmetric int8
+    // the range starts at the zero point, so the activation can go; with symmetric int16
+    // (zero point 0) it stays and only its output is quantized.
+    let symmetric = activation.bits() > 8;
+    if !symmetric {
+        fuse_activations(&mut m.graph, TFLITE_FUSERS, true);
+    }
+    let consumers = m.graph.consumers();
+    let producers = m.graph.producers();
+    let fused_inputs: Vec<String> = m
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "Relu" || clips_from_zero(&m.graph, n))
+        .map(|n| n.inputs[0].clone())
+        .filter(|t| consumers.get(t.as_str()).is_some_and(|c| c.len() == 1))
+        .filter(|t| {
+            producers
+                .get(t.as_str())
+                .is_some_and(|p| TFLITE_FUSERS.contains(&m.graph.nodes[*p].op_type.as_str()))
+        })
+        .collect();
+    let mut marks = mark_activations(&m.graph, |n| tflite_treatment(n, activation));
+    for t in &fused_inputs {
+        marks.marks.remove(t);
+        marks.order.retain(|x| x != t);
+    }
+    let qtype = activation;
+    let activations = resolve_params(
+        &marks,
+        qtype,
+        |t| {
+            let r = ranges.get(t).copied().ok_or_else(|| {
+                QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
+            })?;
+            let mut params =
+                tflite::activation_params(r, qtype).map_err(|e| e.context(t.to_string()))?;
+            // The int16 scale comes from the narrow range [-32767, 32767], but TFLite's
+            // int16 kernels clamp to the full [-32768, 32767]: no extra clipping.
+            if qtype.bits() == 16 {
+                params.qmin = qtype.full_range().0;
+            }
+            Ok(params)
+        },
+        |kind| tflite_fixed_output(kind, qtype),
+    )?;
+    let constants = quantize_constants(&m.graph, &marks, qtype, |r| {
+        tflite::activation_params(r, qtype)
+    })?;
+    let weights = weight_sites(&m.graph)?
+        .iter()
+        .map(|s| Ok((s.node.clone(), tflite_weight(s)?)))
+        .collect::<Result<_>>()?;
+    let plan = QdqPlan {
+        activations,
+        weights,
+        constants,
+        bias: BiasMode::Int32Tflite,
+    };
+    write_qdq(&m, &plan)
+}
+
 /// `tflite-full-int8` (`activation = QType::INT8`) and `tflite-int16x8` (`QType::INT16`).
 #[derive(Clone, Debug)]
 pub struct TfliteFullInteger {
@@ -102,69 +191,8 @@ impl Technique for TfliteFullInteger {
 
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
         let ranges = calib.global_minmax()?;
-        let mut m = model.clone();
-        // TFLite fuses Relu/Relu6 into the producing op (fused activation function): one tensor
-        // with the post-activation range, clamped to [zero point, qmax]. With asymmetric int8
-        // the range starts at the zero point, so the activation can go; with symmetric int16
-        // (zero point 0) it stays and only its output is quantized.
-        let symmetric = self.activation.bits() > 8;
-        if !symmetric {
-            fuse_activations(&mut m.graph, TFLITE_FUSERS, true);
-        }
-        let consumers = m.graph.consumers();
-        let producers = m.graph.producers();
-        let fused_inputs: Vec<String> = m
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| n.op_type == "Relu")
-            .map(|n| n.inputs[0].clone())
-            .filter(|t| consumers.get(t.as_str()).is_some_and(|c| c.len() == 1))
-            .filter(|t| {
-                producers
-                    .get(t.as_str())
-                    .is_some_and(|p| TFLITE_FUSERS.contains(&m.graph.nodes[*p].op_type.as_str()))
-            })
-            .collect();
-        let mut marks = mark_activations(&m.graph, tflite_treatment);
-        for t in &fused_inputs {
-            marks.marks.remove(t);
-            marks.order.retain(|x| x != t);
-        }
-        let qtype = self.activation;
-        let activations = resolve_params(
-            &marks,
-            qtype,
-            |t| {
-                let r = ranges.get(t).copied().ok_or_else(|| {
-                    QuantError::InvalidArgument(format!("activation {t} has no calibrated range"))
-                })?;
-                let mut params =
-                    tflite::activation_params(r, qtype).map_err(|e| e.context(t.to_string()))?;
-                // The int16 scale comes from the narrow range [-32767, 32767], but TFLite's
-                // int16 kernels clamp to the full [-32768, 32767]: no extra clipping.
-                if qtype.bits() == 16 {
-                    params.qmin = qtype.full_range().0;
-                }
-                Ok(params)
-            },
-            |kind| tflite_fixed_output(kind, qtype),
-        )?;
-        let constants = quantize_constants(&m.graph, &marks, qtype, |r| {
-            tflite::activation_params(r, qtype)
-        })?;
-        let weights = weight_sites(&m.graph)?
-            .iter()
-            .map(|s| Ok((s.node.clone(), tflite_weight(s)?)))
-            .collect::<Result<_>>()?;
-        let plan = QdqPlan {
-            activations,
-            weights,
-            constants,
-            bias: BiasMode::Int32Tflite,
-        };
         let sixteen = self.activation.bits() > 8;
-        let qdq = write_qdq(&m, &plan)?;
+        let qdq = tflite_qdq(model, self.activation, &ranges)?;
         // TFLite runs integer kernels between layers: int8 models are written in QOperator-lite
         // form (QLinearConv / MatMulInteger); 16-bit stays QDQ (no standard int16 conv).
         let (model, format) = if sixteen {
@@ -176,9 +204,9 @@ impl Technique for TfliteFullInteger {
             model,
             format,
             notes: vec![if sixteen {
-                "s16 sym act (scale absmax/32767), s8 sym narrow weights per-channel conv / per-tensor fc, min/max; bias int32 (TFLite: int64)".into()
+                "s16 sym act (scale absmax/32767), s8 sym narrow weights per-channel (conv, transposed conv, fc), min/max; bias int32 (TFLite: int64)".into()
             } else {
-                "s8 asym act, s8 sym narrow weights per-channel conv / per-tensor fc, min/max, bias int32".into()
+                "s8 asym act, s8 sym narrow weights per-channel (conv, transposed conv, fc), min/max, bias int32".into()
             }],
             packed_bytes: None,
         })
@@ -214,7 +242,7 @@ impl Technique for TfliteDynamicRange {
             if site.out_axis != 0 {
                 return Ok(None);
             }
-            let wq = tflite_weight(site)?;
+            let wq = tflite_dynamic_weight(site)?;
             Ok(Some(DynamicWeight {
                 q: wq.q,
                 scales: wq.scales,
