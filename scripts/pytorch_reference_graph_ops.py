@@ -32,7 +32,9 @@ import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
+
+from graph_ops_onnx import graph_ops_model
 from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
@@ -143,15 +145,7 @@ def onnx_graph(net: Net) -> onnx.ModelProto:
         n("Gemm", ["reshape", "fc.weight", "fc.bias"], ["fc"], "fc", transB=1),
         n("Softmax", ["fc"], ["softmax"], "softmax", axis=1),
     ]
-    g = helper.make_graph(
-        nodes, "torch_graph_ops",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
-        [helper.make_tensor_value_info("softmax", TensorProto.FLOAT, ["N", 5])],
-        inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 8
-    onnx.checker.check_model(m, full_check=True)
-    return m
+    return graph_ops_model(nodes, inits, "torch_graph_ops")
 
 
 def check_same(net: Net, model: onnx.ModelProto, x: torch.Tensor):

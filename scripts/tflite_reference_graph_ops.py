@@ -30,7 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+from graph_ops_onnx import graph_ops_model  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as schema_fb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,15 +138,7 @@ def onnx_graph(w) -> onnx.ModelProto:
         n("Gemm", ["reshape", "wfc", "bfc"], ["fc"], "fc", transB=1),
         n("Softmax", ["fc"], ["softmax"], "softmax", axis=1),
     ]
-    g = helper.make_graph(
-        nodes, "tflite_graph_ops",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
-        [helper.make_tensor_value_info("softmax", TensorProto.FLOAT, ["N", 5])],
-        inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-    m.ir_version = 8
-    onnx.checker.check_model(m, full_check=True)
-    return m
+    return graph_ops_model(nodes, inits, "tflite_graph_ops")
 
 
 def converter(net: Net, data, mode: str, calibrate_only: bool = False):
@@ -276,23 +270,5 @@ def main():
         print(f"{path}: {len(ref['tensors'])} quantized tensors, float: {ref['float']}")
 
 
-def explore():
-    net = Net(weights())
-    rng = np.random.default_rng(5)
-    data = [rng.standard_normal((BATCH, 16, 16, 3)).astype(np.float32) for _ in range(BATCHES)]
-    for mode in ("int8",):
-        cal = converter(net, data, mode, calibrate_only=True).convert()
-        ts, _ = tensors(cal)
-        for t in ts:
-            print("CAL", t["index"], t["name"], t["min"], t["max"])
-        q = converter(net, data, mode).convert()
-        ts, ops = tensors(q)
-        for t in ts:
-            print("Q", t["index"], t["type"], t["name"], t["scale"][:2], t["zero_point"][:2], t["axis"])
-        names = {v: k for k, v in schema_fb.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-        for code, ins, outs in ops:
-            print("OP", names.get(code), ins, outs)
-
-
 if __name__ == "__main__":
-    explore() if os.environ.get("EXPLORE") else main()
+    main()

@@ -8,41 +8,15 @@
 //! `scripts/pytorch_reference_graph_ops.py`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use qbench_onnx::{Attribute, DType, Model, TensorData};
+use qbench_onnx::{Attribute, Model};
 use qbench_quant::recipe::pytorch::torch_qdq;
 use qbench_quant::recipe::TorchEngine;
 use qbench_quant::Range;
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn ints(t: &TensorData) -> Vec<i64> {
-    match t.dtype {
-        DType::I8 => t.to_i8().unwrap().into_iter().map(i64::from).collect(),
-        DType::U8 => t.to_u8().unwrap().into_iter().map(i64::from).collect(),
-        other => panic!("unexpected integer type {other:?}"),
-    }
-}
-
-/// Activation tensor -> (scale, zero point) of its QuantizeLinear.
-fn activations(m: &Model) -> BTreeMap<String, (f64, i64)> {
-    let g = &m.graph;
-    g.nodes
-        .iter()
-        .filter(|n| n.op_type == "QuantizeLinear" && g.initializer(&n.inputs[0]).is_none())
-        .map(|n| {
-            let s = g.initializer(&n.inputs[1]).unwrap().to_f32().unwrap()[0];
-            let z = ints(g.initializer(&n.inputs[2]).unwrap())[0];
-            // A graph output keeps its name on the DequantizeLinear.
-            let t = n.inputs[0].trim_end_matches("_QuantizeLinear_Input");
-            (t.to_string(), (f64::from(s), z))
-        })
-        .collect()
-}
+mod common;
+use common::{activations, close, fixture, fixtures, ints, nums};
 
 /// Weight -> (scales, zero points, axis, integer values) of its DequantizeLinear.
 type Weights = BTreeMap<String, (Vec<f64>, Vec<i64>, Option<i64>, Vec<i64>)>;
@@ -66,23 +40,9 @@ fn weights(m: &Model) -> Weights {
         .collect()
 }
 
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    // torch keeps scales in double, ONNX in float: one f32 rounding apart.
-    (a - b).abs() <= 2.0 * f64::from(f32::EPSILON) * b.abs()
-}
-
 fn check(backend: &str, engine: TorchEngine) {
     let model = Model::load(fixtures().join("torch_graph_ops.onnx")).unwrap();
-    let p = fixtures().join(format!("torch_graph_ops_{backend}.json"));
-    let fx: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let fx = fixture(&format!("torch_graph_ops_{backend}.json"));
     let ranges = fx["ranges"].as_object().unwrap();
     let q = torch_qdq(&model, engine, |o| {
         let r = ranges.get(o)?.as_array()?;

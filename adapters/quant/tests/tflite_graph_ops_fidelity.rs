@@ -12,56 +12,17 @@
 //! `scripts/tflite_reference_graph_ops.py`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 
-use qbench_onnx::{Attribute, DType, Model, TensorData};
+use qbench_onnx::{Attribute, Model};
 use qbench_quant::recipe::tflite::tflite_qdq;
 use qbench_quant::{QType, Range};
-use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn ints(t: &TensorData) -> Vec<i64> {
-    match t.dtype {
-        DType::I8 => t.to_i8().unwrap().into_iter().map(i64::from).collect(),
-        DType::I16 => t.to_i16().unwrap().into_iter().map(i64::from).collect(),
-        other => panic!("unexpected integer type {other:?}"),
-    }
-}
-
-/// Activation tensor -> (scale, zero point) of its QuantizeLinear.
-fn activations(m: &Model) -> BTreeMap<String, (f64, i64)> {
-    let g = &m.graph;
-    g.nodes
-        .iter()
-        .filter(|n| n.op_type == "QuantizeLinear" && g.initializer(&n.inputs[0]).is_none())
-        .map(|n| {
-            let s = g.initializer(&n.inputs[1]).unwrap().to_f32().unwrap()[0];
-            let z = ints(g.initializer(&n.inputs[2]).unwrap())[0];
-            let t = n.inputs[0].trim_end_matches("_QuantizeLinear_Input");
-            (t.to_string(), (f64::from(s), z))
-        })
-        .collect()
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 2.0 * f64::from(f32::EPSILON) * b.abs()
-}
+mod common;
+use common::{activations, close, fixture, fixtures, ints, nums};
 
 fn check(mode: &str, activation: QType) {
     let model = Model::load(fixtures().join("tflite_graph_ops.onnx")).unwrap();
-    let p = fixtures().join(format!("tflite_graph_ops_{mode}.json"));
-    let fx: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let fx = fixture(&format!("tflite_graph_ops_{mode}.json"));
     let ranges: HashMap<String, Range> = fx["ranges"]
         .as_object()
         .unwrap()

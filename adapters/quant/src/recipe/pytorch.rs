@@ -92,11 +92,21 @@ pub fn torch_qdq(
     engine: TorchEngine,
     range_of: impl Fn(&str) -> Option<Range>,
 ) -> Result<Model> {
+    let (m, marks) = prepared(model);
+    qdq_of_prepared(m, &marks, engine, range_of)
+}
+
+/// [`torch_qdq`] on a graph [`prepared`] already fused and marked.
+fn qdq_of_prepared(
+    mut m: Model,
+    marks: &TorchMarks,
+    engine: TorchEngine,
+    range_of: impl Fn(&str) -> Option<Range>,
+) -> Result<Model> {
     let fbgemm = engine == TorchEngine::Fbgemm;
-    let (mut m, marks) = prepared(model);
     let act_cfg = TorchQConfig::quint8_affine(fbgemm);
     let params = torch_params(
-        &marks,
+        marks,
         |o| {
             let r = range_of(o).ok_or_else(|| {
                 QuantError::InvalidArgument(format!("activation {o} has no calibrated range"))
@@ -105,7 +115,7 @@ pub fn torch_qdq(
         },
         torch_fixed_output,
     )?;
-    round_add_scalars(&mut m.graph, &marks, &params);
+    round_add_scalars(&mut m.graph, marks, &params);
     let activations = params
         .into_iter()
         .map(|(t, params)| {
@@ -200,7 +210,7 @@ impl Technique for PytorchStatic {
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized> {
         let fbgemm = self.engine == TorchEngine::Fbgemm;
         // One HistogramObserver per PyTorch observer, fed every tensor that shares it.
-        let (_, marks) = prepared(model);
+        let (m, marks) = prepared(model);
         let observers = observe_grouped(calib, &marks.observer_inputs(), |_| {
             Ok(TorchHistogramObserver::for_qtype(QType::UINT8))
         })?;
@@ -208,7 +218,7 @@ impl Technique for PytorchStatic {
             .into_iter()
             .map(|(o, obs)| Ok((o.clone(), obs.range().map_err(|e| e.context(o))?)))
             .collect::<Result<_>>()?;
-        let qdq = torch_qdq(model, self.engine, |o| ranges.get(o).copied())?;
+        let qdq = qdq_of_prepared(m, &marks, self.engine, |o| ranges.get(o).copied())?;
         // PyTorch runs quantized kernels (quantized::conv2d, linear) between layers: written in
         // QOperator-lite form.
         Ok(Quantized {

@@ -31,21 +31,14 @@ use crate::qdq::{write_qdq, BiasMode, QdqPlan, WeightQuant};
 use crate::qoperator::qoperator_lite;
 use crate::scheme::QType;
 
-/// TFLite's weight rule in full-integer mode: symmetric narrow int8 per output channel, for
-/// convolutions, transposed convolutions and (TensorFlow 2.21's default,
-/// `_experimental_disable_per_channel_quantization_for_dense_layers = False`) fully connected
-/// layers alike.
-fn tflite_weight(site: &WeightSite) -> Result<WeightQuant> {
+/// TFLite's weight rule: symmetric narrow int8, per output channel or per tensor. Full-integer
+/// models take every weight per channel (convolutions, transposed convolutions and, TensorFlow
+/// 2.21's default `_experimental_disable_per_channel_quantization_for_dense_layers = False`,
+/// fully connected layers); dynamic-range ones only convolutions.
+fn tflite_weight(site: &WeightSite, per_channel_weights: bool) -> Result<WeightQuant> {
     let rule = |r: Range| tflite::weight_params(r, 8);
     let round = |x: &[f32], p: &QuantParams| tflite::quantize_weights(x, p);
-    per_channel(site, QType::INT8, &rule, &round)
-}
-
-/// The dynamic-range rule: per channel for convolutions, per tensor for fully connected layers.
-fn tflite_dynamic_weight(site: &WeightSite) -> Result<WeightQuant> {
-    let rule = |r: Range| tflite::weight_params(r, 8);
-    let round = |x: &[f32], p: &QuantParams| tflite::quantize_weights(x, p);
-    if site.op_type == "Conv" {
+    if per_channel_weights {
         per_channel(site, QType::INT8, &rule, &round)
     } else {
         per_tensor(site, QType::INT8, &rule, &round)
@@ -162,7 +155,7 @@ pub fn tflite_qdq(
     })?;
     let weights = weight_sites(&m.graph)?
         .iter()
-        .map(|s| Ok((s.node.clone(), tflite_weight(s)?)))
+        .map(|s| Ok((s.node.clone(), tflite_weight(s, true)?)))
         .collect::<Result<_>>()?;
     let plan = QdqPlan {
         activations,
@@ -242,7 +235,7 @@ impl Technique for TfliteDynamicRange {
             if site.out_axis != 0 {
                 return Ok(None);
             }
-            let wq = tflite_dynamic_weight(site)?;
+            let wq = tflite_weight(site, site.op_type == "Conv")?;
             Ok(Some(DynamicWeight {
                 q: wq.q,
                 scales: wq.scales,
