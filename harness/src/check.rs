@@ -77,6 +77,28 @@ pub struct Finding {
     pub baseline: String,
     pub run: String,
     pub regression: bool,
+    /// For a latency finding: the cell, so that `--confirm` can measure it again.
+    pub latency_cell: Option<CellRef>,
+}
+
+/// A cell of a run, by what `compare` takes to measure it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CellRef {
+    pub technique: String,
+    pub backend: String,
+    pub batch: usize,
+    pub threads: usize,
+}
+
+impl CellRef {
+    fn of(r: &Row) -> Self {
+        Self {
+            technique: r.technique.clone(),
+            backend: r.backend.clone(),
+            batch: r.batch,
+            threads: r.threads,
+        }
+    }
 }
 
 /// The gate's verdict.
@@ -118,7 +140,7 @@ pub fn load_run(path: &Path) -> Result<Run> {
     Ok(run)
 }
 
-fn key(r: &Row) -> String {
+pub(crate) fn key(r: &Row) -> String {
     format!(
         "{} / {} (batch {}, {} threads)",
         r.technique, r.backend, r.batch, r.threads
@@ -126,7 +148,7 @@ fn key(r: &Row) -> String {
 }
 
 /// p50 latency of a cell divided by the FP32 cell's on the same backend in the same run.
-fn latency_ratios(run: &Run) -> HashMap<String, f64> {
+pub(crate) fn latency_ratios(run: &Run) -> HashMap<String, f64> {
     let fp32: HashMap<(&str, usize, usize), f64> = run
         .rows
         .iter()
@@ -203,11 +225,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
     });
     let now: HashMap<String, &Row> = run.rows.iter().map(|r| (key(r), r)).collect();
     let (base_ratio, run_ratio) = (latency_ratios(baseline), latency_ratios(run));
-    let latency_limit = if run.settings.quick {
-        t.max_quick_latency_ratio_growth
-    } else {
-        t.max_latency_ratio_growth
-    };
+    let latency_limit = t.latency_limit(run.settings.quick);
     // Growth of every latency ratio, per backend: the shift they share comes through FP32.
     let mut growths: HashMap<&str, Vec<(String, f64)>> = HashMap::new();
     for b in baseline.rows.iter().filter(|r| r.technique != FP32) {
@@ -263,6 +281,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                     baseline: "ok".into(),
                     run: "missing".into(),
                     regression: true,
+                    latency_cell: None,
                 });
             }
             continue;
@@ -282,6 +301,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                         .unwrap_or_default()
                 ),
                 regression: b.status == Status::Ok,
+                latency_cell: None,
             });
         }
         if b.status != Status::Ok || r.status != Status::Ok {
@@ -316,6 +336,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                     baseline: format!("{:.2}%", ba * 100.0),
                     run: format!("{:.2}% (allowed drop {:.2})", ra * 100.0, allowed * 100.0),
                     regression: ba - ra > allowed,
+                    latency_cell: None,
                 });
             }
         }
@@ -328,6 +349,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                     baseline: format!("{bs} B"),
                     run: format!("{rs} B ({growth:+.1}%)"),
                     regression: growth > t.max_size_growth,
+                    latency_cell: None,
                 });
             }
         }
@@ -345,6 +367,7 @@ pub fn compare(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
                             "{rq:.2}x ({growth:+.0}%; {beyond:+.0}% beyond the backend's median shift)"
                         ),
                         regression: same_cpu && growth > latency_limit && beyond > latency_limit,
+                        latency_cell: Some(CellRef::of(b)),
                     });
                 }
             }
@@ -415,6 +438,14 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         )
     })?;
     verdict.warnings.extend(scenario_warning);
+    if args.confirm {
+        let limit = t.latency_limit(run.settings.quick);
+        if let Err(e) = crate::check_confirm::confirm(dir, &baseline, &run, &mut verdict, limit) {
+            verdict.warnings.push(format!(
+                "the flagged latency cells could not be measured again, so they stay regressions: {e:#}"
+            ));
+        }
+    }
     let st = stability(&baseline, &run);
     println!(
         "checking {} against baseline {} (scenario {}, {}; thresholds: top-1 drop {} pts, size +{}%, latency/fp32 +{}%)",
@@ -424,11 +455,7 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         if baseline.settings.quick { "quick" } else { "full" },
         t.max_accuracy_drop,
         t.max_size_growth,
-        if baseline.settings.quick {
-            t.max_quick_latency_ratio_growth
-        } else {
-            t.max_latency_ratio_growth
-        }
+        t.latency_limit(baseline.settings.quick)
     );
     if st.cells > 0 {
         println!(

@@ -164,6 +164,11 @@ pub struct CheckArgs {
     /// Gate files from an unoptimized build (refused otherwise: their latencies are distorted).
     #[arg(long)]
     pub allow_unoptimized: bool,
+    /// Measure every flagged latency ratio again (a fresh `compare` of those cells and their
+    /// FP32 cells, twice the latency runs) and keep it a regression only if it reproduces: one
+    /// slow measurement on a shared machine is not a regression.
+    #[arg(long)]
+    pub confirm: bool,
     /// Fail (exit 2) when the gate could not judge something (warnings): a skipped cell, or a
     /// scenario whose thresholds could not be read.
     #[arg(long)]

@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod calibration_profile;
 pub mod cell;
 pub mod check;
+pub mod check_confirm;
 pub mod cli;
 pub mod compare;
 pub mod data_package;

@@ -16,6 +16,17 @@ pub struct Thresholds {
     pub max_quick_latency_ratio_growth: f64,
 }
 
+impl Thresholds {
+    /// The allowed latency-ratio growth for a run of this mode.
+    pub fn latency_limit(&self, quick: bool) -> f64 {
+        if quick {
+            self.max_quick_latency_ratio_growth
+        } else {
+            self.max_latency_ratio_growth
+        }
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {

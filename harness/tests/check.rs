@@ -128,3 +128,35 @@ fn an_empty_baseline_is_unusable_and_strict_fails_on_warnings() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn confirm_measures_a_flagged_latency_again_and_clears_a_chance_slowdown() {
+    // The run says pytorch-fbgemm on ONNX Runtime took 3x its baseline ratio; measured again,
+    // it does not: the gate passes and says why. Without --confirm the same file fails.
+    let (_d, p) = degraded(|v| {
+        let r = row(v, "pytorch-fbgemm", "ort");
+        let p = r["latency_ms"]["p50"].as_f64().unwrap();
+        r["latency_ms"]["p50"] = (p * 4.0).into();
+    });
+    assert_eq!(check(&p).status.code(), Some(1));
+    let o = qbench(&[
+        "--scenarios",
+        common::scenarios().to_str().unwrap(),
+        "check",
+        "--baseline",
+        baseline().to_str().unwrap(),
+        "--run",
+        p.to_str().unwrap(),
+        "--confirm",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("measured again") && t.contains("not confirmed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("--techniques fp32,pytorch-fbgemm --backends ort"),
+        "{t}"
+    );
+}

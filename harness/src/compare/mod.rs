@@ -1,0 +1,295 @@
+//! `qbench compare`: plan the cells, run each in a child process, collect rows, write reports.
+
+mod agreement;
+mod options;
+mod output;
+mod rounds;
+mod rows;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use qbench_core::Support;
+
+use crate::cell::CellOutcome;
+use crate::cli::CompareArgs;
+use crate::measure::build_info::Build;
+use crate::measure::machine::{git_commit, Machine};
+use crate::out_lock::OutLock;
+use crate::plan::{CellPart, CellSpec};
+use crate::progress::Progress;
+use crate::record::{Row, RowKey, Run, Status};
+use crate::registry;
+use crate::report;
+use crate::runner::Runner;
+
+use agreement::{cell_id, fill_agreement, CellId};
+pub use options::results_dir;
+use options::{metric_name, options};
+use rounds::{further_rounds, Pending};
+use rows::{measured_row, summary};
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("qbench {}", args.join(" "))
+}
+
+/// Where the FP32 cell of `backend` at `threads` stores its logits.
+fn logits_path(out: &Path, backend: &str, threads: usize) -> PathBuf {
+    out.join("artifacts")
+        .join("logits")
+        .join(format!("fp32-{backend}-t{threads}.logits"))
+}
+
+/// Runs `qbench compare`: every selected cell (technique x backend x batch x threads) in its own
+/// process, then the further latency rounds, then the reports.
+pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
+    if let Some(w) = crate::measure::build_info::warning() {
+        eprintln!("{w}");
+    }
+    let opts = options(dir, args)?;
+    let _lock = OutLock::acquire(&opts.out)?;
+    crate::interrupt::install();
+    let s = &opts.settings;
+    let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
+    let mut run = Run {
+        complete: false,
+        scenario: opts.scenario.name.clone(),
+        metric: Some(metric_name(&opts.scenario)),
+        data: Some(opts.data.clone()),
+        calibration: None,
+        qbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        command: command_line(),
+        machine: Machine::detect(),
+        build: Some(Build::current()),
+        backends: BTreeMap::new(),
+        settings: s.clone(),
+        rows: Vec::new(),
+        stopped: None,
+    };
+    let backends: Vec<_> = opts
+        .backends
+        .iter()
+        .filter_map(|n| registry::backend(n))
+        .collect();
+    let mut available = HashMap::new();
+    for b in &backends {
+        let state = b.check().map_err(|e| e.to_string());
+        run.backends.insert(
+            b.name().to_string(),
+            match &state {
+                Ok(()) => b.version(),
+                Err(e) => format!("unavailable: {e}"),
+            },
+        );
+        available.insert(b.name(), state);
+    }
+    // Children load ONNX Runtime from where the parent found it, instead of each probing the
+    // Python installation and the cache again (a Python start-up per cell).
+    if available.get("ort").is_some_and(|s| s.is_ok())
+        && std::env::var_os("ORT_DYLIB_PATH").is_none()
+    {
+        if let Ok(rt) = qbench_ort::runtime() {
+            runner.env.push(("ORT_DYLIB_PATH".into(), rt.path.clone()));
+        }
+    }
+    let prepared = crate::artifacts::prepare(
+        &opts.scenario,
+        opts.techniques.as_deref(),
+        &opts.out,
+        &mut run.calibration,
+    )?;
+    let combos = s.batch.len() * s.threads.len();
+    let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
+    let bar = Progress::new(total);
+    let stem = if s.quick { "quick" } else { "compare" };
+    // Cells are saved as they finish into `<stem>.partial.json` (`complete: false`); the
+    // complete files replace the previous run's only at the end, so an interrupted run never
+    // leaves a truncated `<stem>.json` next to an older `.md`/`.csv`.
+    let partial = format!("{stem}.partial");
+    let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
+    // FP32 logits written in this run, per (backend, threads), in the order written.
+    let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let labels = &opts.labels;
+    let round_rule = s.latency_rule.per_round(s.rounds);
+    // Every cell: technique x backend x batch x threads, FP32 first.
+    let cells = prepared.iter().flat_map(|p| {
+        backends.iter().flat_map(move |b| {
+            s.batch.iter().flat_map(move |&batch| {
+                s.threads.iter().map(move |&threads| (p, b, batch, threads))
+            })
+        })
+    });
+    for (p, b, batch, threads) in cells {
+        if crate::interrupt::requested() {
+            return Err(stopped(&mut run, &opts.out, &partial, &bar));
+        }
+        let key = RowKey {
+            technique: p.technique.clone(),
+            framework: p.framework.clone(),
+            backend: b.name().into(),
+            format: p
+                .artifact
+                .as_ref()
+                .map(|a| a.format.name())
+                .unwrap_or("-")
+                .into(),
+            threads,
+            batch,
+            throughput_batch: s.throughput_batch,
+        };
+        bar.set_message(format!(
+            "{} on {} (batch {batch}, {threads} threads)",
+            p.technique,
+            b.name()
+        ));
+        let is_fp32 = p.technique == registry::FP32;
+        let logits_of = |backend: &str| {
+            fp32_logits
+                .iter()
+                .find(|((bk, t), _)| bk == backend && *t == threads)
+                .map(|(_, path)| path.clone())
+        };
+        let (save_logits, reference_logits) = if is_fp32 {
+            let other = fp32_logits
+                .iter()
+                .find(|((bk, t), _)| bk != b.name() && *t == threads)
+                .map(|(_, path)| path.clone());
+            let own = logits_of(b.name())
+                .is_none()
+                .then(|| logits_path(&opts.out, b.name(), threads));
+            (own, other)
+        } else {
+            (None, logits_of(b.name()))
+        };
+        let mut row = match (&available[b.name()], &p.artifact) {
+            (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
+            (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
+            (Ok(()), Ok(artifact)) => match b.supports(artifact) {
+                Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
+                Support::Yes => {
+                    let spec = CellSpec {
+                        scenario: opts.scenario.clone(),
+                        key: key.clone(),
+                        artifact: artifact.clone(),
+                        eval_samples: s.eval_samples,
+                        latency_rule: round_rule,
+                        throughput_rule: s.throughput_rule,
+                        part: CellPart::Full,
+                        save_logits: save_logits.clone(),
+                        reference_logits,
+                    };
+                    match runner.run(&spec) {
+                        CellOutcome::Ok(m) => {
+                            if let Some(path) = save_logits {
+                                fp32_logits.push(((b.name().into(), threads), path));
+                            }
+                            let mut row = measured_row(key, &m);
+                            predictions.insert(cell_id(&p.technique, &row), m.predictions);
+                            let notes: Vec<String> = p
+                                .notes
+                                .iter()
+                                .cloned()
+                                .chain(b.notes(artifact))
+                                .filter(|n| !n.is_empty())
+                                .collect();
+                            row.notes = (!notes.is_empty()).then(|| notes.join("; "));
+                            pending.push(Pending {
+                                row: run.rows.len(),
+                                spec,
+                                samples: vec![m.latency_samples],
+                                load_ms: vec![m.load_ms],
+                            });
+                            row
+                        }
+                        CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
+                        CellOutcome::Unsupported { reason } => {
+                            Row::not_run(key, Status::Unsupported, reason)
+                        }
+                        CellOutcome::Latency(_) => Row::not_run(
+                            key,
+                            Status::Failed,
+                            "the cell process measured latency only".into(),
+                        ),
+                    }
+                }
+            },
+        };
+        row.quantize_ms = p.quantize_ms;
+        if let Some(t) = p.timing {
+            row.calibration_ms = Some(t.calibration_ms);
+            row.calibration_images = Some(t.calibration_images);
+            row.scoring_ms = Some(t.scoring_ms);
+        }
+        if row.status == Status::Ok {
+            row.packed_bytes = p.packed_bytes;
+        }
+        // A cell that failed while a signal stopped the run was killed by it (Ctrl-C reaches
+        // the whole process group): not a result.
+        if crate::interrupt::requested() && row.status != Status::Ok {
+            return Err(stopped(&mut run, &opts.out, &partial, &bar));
+        }
+        let line = format!(
+            "{:<30} {:<7} b{:<3} t{:<2} {}",
+            row.technique,
+            row.backend,
+            row.batch,
+            row.threads,
+            summary(&row)
+        );
+        run.rows.push(row);
+        fill_agreement(
+            &mut run.rows,
+            &predictions,
+            labels,
+            opts.scenario.metric.agreement,
+        );
+        report::write_report(&report::Json, &run, &opts.out, &partial)?;
+        bar.inc(if run.rows.last().is_some_and(|r| r.status == Status::Ok) {
+            1
+        } else {
+            s.rounds as u64
+        });
+        bar.println(line);
+    }
+    further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, &partial)?;
+    fill_agreement(
+        &mut run.rows,
+        &predictions,
+        labels,
+        opts.scenario.metric.agreement,
+    );
+    bar.finish_and_clear();
+    output::finish(&mut run, &opts.out, stem, &partial, args)?;
+    for w in crate::fp32_sanity::fp32_warnings(&run.rows, opts.scenario.model.classes) {
+        eprintln!("warning: {w}");
+    }
+    if run.rows.iter().all(|r| r.status != Status::Ok) {
+        bail!("no cell could be measured");
+    }
+    Ok(())
+}
+
+/// Writes the partial results with the reason a signal stopped the run, and returns the error
+/// that ends it (exit status 130).
+pub(super) fn stopped(run: &mut Run, out: &Path, partial: &str, bar: &Progress) -> anyhow::Error {
+    bar.finish_and_clear();
+    let why = format!(
+        "stopped by a signal (SIGINT, SIGTERM or SIGHUP) after {} cell(s)",
+        run.rows.len()
+    );
+    run.stopped = Some(why.clone());
+    match report::write_report(&report::Json, run, out, partial) {
+        Ok(path) => crate::interrupt::Interrupted(format!(
+            "{why}; the finished cells are in {} (`complete: false`)",
+            path.display()
+        ))
+        .into(),
+        Err(e) => e.context(why),
+    }
+}
