@@ -100,6 +100,11 @@ pub struct CompareArgs {
     /// Folder for the results files [default: results/<scenario>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Continue the run stopped (Ctrl-C, a kill, a crash) in the output folder: its finished
+    /// cells and latency rounds are kept, only the rest is measured; refused when the scenario,
+    /// settings, techniques, backends, qbench build or model differ.
+    #[arg(long)]
+    pub resume: bool,
     /// Per-cell time limit in seconds; a cell running longer is killed and marked failed.
     #[arg(long, default_value_t = 600)]
     pub cell_timeout: u64,

@@ -231,6 +231,10 @@ pub struct Run {
     /// Why an incomplete run stopped (a signal), when it was stopped rather than killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// SHA-256 of what the run measures (scenario, settings, techniques, backends, qbench
+    /// build): `compare --resume` continues a stopped run only under the same plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 fn complete_by_default() -> bool {

@@ -1,6 +1,7 @@
 //! A run stopped by a signal says so: SIGTERM to `qbench compare` lets the running cell finish,
 //! writes the partial results with `complete: false` and the reason, and exits with 130; `check`
-//! then refuses the file, quoting the reason.
+//! then refuses the file, quoting the reason; `compare --resume` finishes it, keeping the cells
+//! measured before the stop, and refuses another plan.
 #![cfg(unix)]
 
 mod common;
@@ -12,12 +13,23 @@ use common::{qbench, scenarios, text};
 #[test]
 fn sigterm_leaves_a_partial_file_that_says_why() {
     let out = tempfile::tempdir().unwrap();
+    let sc = scenarios();
+    let args = [
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "compare",
+        "--quick",
+        "--rounds",
+        "2",
+        "--techniques",
+        "fp32,ort-static-minmax,ort-static-entropy",
+        "--backends",
+        "ort,tract,candle",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
     let mut parent = std::process::Command::new(env!("CARGO_BIN_EXE_qbench"))
-        .args(["--scenarios", scenarios().to_str().unwrap()])
-        .args(["compare", "--quick", "--rounds", "1"])
-        .args(["--techniques", "fp32,ort-static-minmax,ort-static-entropy"])
-        .args(["--backends", "ort,tract,candle"])
-        .args(["--out", out.path().to_str().unwrap()])
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -76,4 +88,56 @@ fn sigterm_leaves_a_partial_file_that_says_why() {
         "{}",
         text(&o)
     );
+
+    // Another plan (one technique fewer) cannot continue it, and leaves it as it was.
+    let mut other = args.to_vec();
+    other[7] = "fp32,ort-static-minmax";
+    other.push("--resume");
+    let o = qbench(&other);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o).contains("a run of another plan"), "{}", text(&o));
+    assert!(partial.exists());
+
+    // The same plan continues it: the kept cells are not measured again.
+    let mut same = args.to_vec();
+    same.push("--resume");
+    let o = qbench(&same);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("{rows} finished cell(s) kept")), "{t}");
+    let done: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("quick.json")).unwrap()).unwrap();
+    assert_eq!(done["complete"], true);
+    assert_eq!(
+        done["started_at"], v["started_at"],
+        "the run began before the stop"
+    );
+    let done_rows = done["rows"].as_array().unwrap();
+    assert_eq!(done_rows.len(), 9);
+    for (kept, now) in v["rows"].as_array().unwrap().iter().zip(done_rows) {
+        // Same first-pass measurement (accuracy, throughput, size), and both latency rounds.
+        for field in [
+            "technique",
+            "backend",
+            "accuracy",
+            "throughput_ips",
+            "size_bytes",
+        ] {
+            assert_eq!(kept[field], now[field], "{field}");
+        }
+        if now["status"] == "ok" {
+            assert_eq!(now["latency_ms"]["rounds"], 2, "{now}");
+            assert_eq!(
+                kept["latency_ms"]["round_p50"][0], now["latency_ms"]["round_p50"][0],
+                "{now}"
+            );
+        }
+    }
+    // Agreement with FP32 is filled for every measured quantized cell, kept or new.
+    assert!(done_rows
+        .iter()
+        .filter(|r| r["status"] == "ok" && r["technique"] != "fp32")
+        .all(|r| r["agreement_with_fp32"].is_number()));
+    assert!(!partial.exists());
+    assert!(!out.path().join("quick.partial.journal.jsonl").exists());
 }

@@ -1,8 +1,10 @@
 //! `qbench compare`: plan the cells, run each in a child process, collect rows, write reports.
 
 mod agreement;
+mod journal;
 mod options;
 mod output;
+mod resume;
 mod rounds;
 mod rows;
 
@@ -17,6 +19,7 @@ use crate::cell::CellOutcome;
 use crate::cli::CompareArgs;
 use crate::measure::build_info::Build;
 use crate::measure::machine::{git_commit, Machine};
+use crate::measure::stats::LatencyStats;
 use crate::out_lock::OutLock;
 use crate::plan::{CellPart, CellSpec};
 use crate::progress::Progress;
@@ -26,6 +29,7 @@ use crate::report;
 use crate::runner::Runner;
 
 use agreement::{cell_id, fill_agreement, CellId};
+use journal::{Entry, Journal};
 pub use options::results_dir;
 use options::{metric_name, options};
 use rounds::{further_rounds, Pending};
@@ -70,6 +74,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         settings: s.clone(),
         rows: Vec::new(),
         stopped: None,
+        plan: None,
     };
     let backends: Vec<_> = opts
         .backends
@@ -97,6 +102,42 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             runner.env.push(("ORT_DYLIB_PATH".into(), rt.path.clone()));
         }
     }
+    let stem = if s.quick { "quick" } else { "compare" };
+    // Cells are saved as they finish into `<stem>.partial.json` (`complete: false`); the
+    // complete files replace the previous run's only at the end, so an interrupted run never
+    // leaves a truncated `<stem>.json` next to an older `.md`/`.csv`.
+    let partial = format!("{stem}.partial");
+    let plan = resume::plan_hash(&opts, &run)?;
+    run.plan = Some(plan.clone());
+    let restored = if args.resume {
+        resume::restore(&opts.out, &partial, &plan)?
+    } else {
+        None
+    };
+    // Row index of each cell kept from the stopped run, and the rounds its journal holds.
+    let mut done: HashMap<CellId, usize> = HashMap::new();
+    let mut journal_rounds = HashMap::new();
+    match restored {
+        Some(r) => {
+            eprintln!(
+                "resuming the run stopped in {}: {} finished cell(s) kept",
+                opts.out.display(),
+                r.run.rows.len()
+            );
+            run.started_at = r.run.started_at;
+            run.rows = r.run.rows;
+            for (i, row) in run.rows.iter().enumerate() {
+                done.insert(cell_id(&row.technique, row), i);
+            }
+            journal_rounds = r.rounds;
+        }
+        None if args.resume => eprintln!(
+            "nothing to resume in {} (no {partial}.json): every cell runs",
+            opts.out.display()
+        ),
+        None => {}
+    }
+    let mut journal = Journal::open(journal::path(&opts.out, &partial), !done.is_empty())?;
     let prepared = crate::artifacts::prepare(
         &opts.scenario,
         opts.techniques.as_deref(),
@@ -106,11 +147,6 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let combos = s.batch.len() * s.threads.len();
     let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
     let bar = Progress::new(total);
-    let stem = if s.quick { "quick" } else { "compare" };
-    // Cells are saved as they finish into `<stem>.partial.json` (`complete: false`); the
-    // complete files replace the previous run's only at the end, so an interrupted run never
-    // leaves a truncated `<stem>.json` next to an older `.md`/`.csv`.
-    let partial = format!("{stem}.partial");
     let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
     // FP32 logits written in this run, per (backend, threads), in the order written.
     let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
@@ -167,6 +203,43 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         } else {
             (None, logits_of(b.name()))
         };
+        let id: CellId = (p.technique.clone(), b.name().into(), batch, threads);
+        if let Some(&i) = done.get(&id) {
+            // Kept from the stopped run: its predictions, samples and FP32 logits are reused.
+            let rounds = journal_rounds.remove(&id).unwrap_or_default();
+            match (&p.artifact, rounds.first()) {
+                (Ok(artifact), Some(first)) if run.rows[i].status == Status::Ok => {
+                    if let Some(path) = save_logits.filter(|p| p.exists()) {
+                        fp32_logits.push(((b.name().into(), threads), path));
+                    }
+                    predictions.insert(id, first.predictions.clone());
+                    bar.inc(rounds.len() as u64);
+                    // The journal may hold a round the partial file's row had not been given.
+                    let samples: Vec<Vec<f64>> = rounds.iter().map(|e| e.samples.clone()).collect();
+                    let load_ms: Vec<f64> = rounds.iter().map(|e| e.load_ms).collect();
+                    run.rows[i].latency_ms = LatencyStats::from_rounds(&samples);
+                    run.rows[i].load_ms = rounds::median(&load_ms);
+                    pending.push(Pending {
+                        row: i,
+                        spec: CellSpec {
+                            scenario: opts.scenario.clone(),
+                            key,
+                            artifact: artifact.clone(),
+                            eval_samples: s.eval_samples,
+                            latency_rule: round_rule,
+                            throughput_rule: s.throughput_rule,
+                            part: CellPart::Latency,
+                            save_logits: None,
+                            reference_logits: None,
+                        },
+                        samples,
+                        load_ms,
+                    });
+                }
+                _ => bar.inc(s.rounds as u64),
+            }
+            continue;
+        }
         let mut row = match (&available[b.name()], &p.artifact) {
             (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
             (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
@@ -190,6 +263,16 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                                 fp32_logits.push(((b.name().into(), threads), path));
                             }
                             let mut row = measured_row(key, &m);
+                            journal.record(&Entry {
+                                technique: p.technique.clone(),
+                                backend: b.name().into(),
+                                batch,
+                                threads,
+                                round: 1,
+                                samples: m.latency_samples.clone(),
+                                load_ms: m.load_ms,
+                                predictions: m.predictions.clone(),
+                            })?;
                             predictions.insert(cell_id(&p.technique, &row), m.predictions);
                             let notes: Vec<String> = p
                                 .notes
@@ -257,7 +340,15 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         });
         bar.println(line);
     }
-    further_rounds(&runner, &mut run, &mut pending, &bar, &opts.out, &partial)?;
+    further_rounds(
+        &runner,
+        &mut run,
+        &mut pending,
+        &mut journal,
+        &bar,
+        &opts.out,
+        &partial,
+    )?;
     fill_agreement(
         &mut run.rows,
         &predictions,
@@ -266,6 +357,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     );
     bar.finish_and_clear();
     output::finish(&mut run, &opts.out, stem, &partial, args)?;
+    journal.remove();
     for w in crate::fp32_sanity::fp32_warnings(&run.rows, opts.scenario.model.classes) {
         eprintln!("warning: {w}");
     }

@@ -12,6 +12,7 @@ use crate::record::{Run, Status};
 use crate::report;
 use crate::runner::Runner;
 
+use super::journal::{Entry, Journal};
 use super::rows::summary;
 use super::stopped;
 
@@ -30,6 +31,7 @@ pub(super) fn further_rounds(
     runner: &Runner,
     run: &mut Run,
     pending: &mut [Pending],
+    journal: &mut Journal,
     bar: &Progress,
     out: &Path,
     stem: &str,
@@ -50,6 +52,11 @@ pub(super) fn further_rounds(
             }
             let cell = &mut pending[i];
             let row = &mut run.rows[cell.row];
+            // Rounds a resumed run kept from the stopped one are not measured again (the
+            // progress bar counted them when the cell was restored).
+            if cell.samples.len() >= round {
+                continue;
+            }
             if row.status != Status::Ok {
                 bar.inc(1);
                 continue;
@@ -66,10 +73,25 @@ pub(super) fn further_rounds(
             };
             match runner.run(&spec) {
                 CellOutcome::Latency(r) => {
+                    journal.record(&Entry {
+                        technique: row.technique.clone(),
+                        backend: row.backend.clone(),
+                        batch: row.batch,
+                        threads: row.threads,
+                        round,
+                        samples: r.samples.clone(),
+                        load_ms: r.load_ms,
+                        predictions: Vec::new(),
+                    })?;
                     cell.samples.push(r.samples);
                     cell.load_ms.push(r.load_ms);
                     row.latency_ms = LatencyStats::from_rounds(&cell.samples);
                     row.load_ms = median(&cell.load_ms);
+                }
+                // Killed by the signal that stops the run (it reaches the process group): not
+                // a result, and the round is measured again by `--resume`.
+                CellOutcome::Failed { .. } if crate::interrupt::requested() => {
+                    return Err(stopped(run, out, stem, bar));
                 }
                 CellOutcome::Failed { reason } | CellOutcome::Unsupported { reason } => {
                     row.fail(format!("latency round {round}: {reason}"));
@@ -91,7 +113,7 @@ pub(super) fn further_rounds(
     Ok(())
 }
 
-fn median(values: &[f64]) -> Option<f64> {
+pub(super) fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     (!v.is_empty()).then(|| crate::measure::stats::quantile(&v, 0.5))

@@ -117,6 +117,7 @@ pub(crate) mod fixture {
         Run {
             complete: true,
             stopped: None,
+            plan: None,
             scenario: "resnet".into(),
             metric: Some("top1".into()),
             data: None,
