@@ -115,6 +115,10 @@ pub struct CompareArgs {
     /// Accept --threads above four per core of this machine (refused otherwise).
     #[arg(long)]
     pub allow_oversubscription: bool,
+    /// Accept a --batch or --throughput-batch whose tensors may not fit in the memory this
+    /// machine has available (refused otherwise, with the estimate).
+    #[arg(long)]
+    pub allow_large_batch: bool,
     /// Print every column in the terminal table (about 300 columns wide); the default table
     /// fits 120 columns, and the files always hold every column.
     #[arg(long)]

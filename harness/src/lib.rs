@@ -15,6 +15,7 @@ pub mod data_package;
 pub mod fp32_sanity;
 pub mod interrupt;
 pub mod measure;
+pub mod memory_bound;
 pub mod metrics;
 pub mod model_io;
 pub mod model_scenario;

@@ -113,14 +113,13 @@ impl Row {
         }
     }
 
-    /// Marks a measured row as failed: measurements are dropped, the quantizer's figures kept.
-    pub fn fail(&mut self, reason: String) {
-        let mut failed = Row::not_run(self.key(), Status::Failed, reason);
-        failed.quantize_ms = self.quantize_ms;
-        failed.calibration_ms = self.calibration_ms;
-        failed.calibration_images = self.calibration_images;
-        failed.scoring_ms = self.scoring_ms;
-        *self = failed;
+    /// Marks a row whose further latency round failed: its latency, now incomplete, is
+    /// dropped; what its first pass measured (size, throughput, accuracy, fidelity) is kept.
+    pub fn fail_latency(&mut self, reason: String) {
+        self.status = Status::Failed;
+        self.reason = Some(reason);
+        self.latency_ms = None;
+        self.load_ms = None;
     }
 
     /// A row for a cell that did not produce measurements.
@@ -275,4 +274,21 @@ pub fn list(values: &[usize]) -> String {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_latency_round_keeps_the_measured_accuracy() {
+        let mut r = crate::report::fixture::run().rows[0].clone();
+        assert!(r.accuracy.is_some() && r.latency_ms.is_some());
+        let (accuracy, size) = (r.accuracy, r.size_bytes);
+        r.fail_latency("latency round 2: killed by signal 9".into());
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!((r.accuracy, r.size_bytes), (accuracy, size));
+        assert!(r.latency_ms.is_none());
+        assert!(r.reason.unwrap().contains("latency round 2"));
+    }
 }

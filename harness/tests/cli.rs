@@ -163,6 +163,12 @@ fn bad_sweeps_and_loadgen_rules_are_clear_errors() {
             &["--max-seconds", "nan"][..],
             "--max-seconds must be a positive",
         ),
+        // Far beyond any machine's memory (the estimate is in the message).
+        (
+            &["--throughput-batch", "1000000000"][..],
+            "this machine has available; use a smaller --batch or --throughput-batch, or add \
+             --allow-large-batch",
+        ),
     ] {
         let dir = scenarios();
         let mut all = vec!["--scenarios", dir.to_str().unwrap(), "compare"];

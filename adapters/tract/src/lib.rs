@@ -16,4 +16,5 @@ mod session;
 pub mod threads;
 
 pub use backend::{TractBackend, TRACT_VERSION};
+pub use model::activation_bytes_per_sample;
 pub use session::TractSession;

@@ -156,3 +156,30 @@ fn softmax_between_qdq(model: &TypedModel) -> Option<String> {
         })
     })
 }
+
+/// Bytes of every intermediate tensor one sample of `artifact` produces (its input fixed to
+/// `[1, shape...]`, constants excluded), from tract's shape inference: what a runtime would
+/// hold per sample if it freed nothing, so `batch` times it bounds a batch's activations from
+/// above. `None` when tract cannot type the model (an operator it lacks, a dynamic shape).
+pub fn activation_bytes_per_sample(artifact: &Artifact) -> Option<u64> {
+    let path = artifact.path.as_path();
+    let mut model = tract_onnx::onnx().model_for_path(path).ok()?;
+    let input = input_index(&model, path, &artifact.input.name).ok()?;
+    let dims: Vec<usize> = std::iter::once(1)
+        .chain(artifact.input.shape.iter().copied())
+        .collect();
+    model.set_input_fact(input, f32::fact(dims).into()).ok()?;
+    let typed = model.into_typed().ok()?;
+    let mut total = 0u64;
+    for node in typed.nodes() {
+        for out in &node.outputs {
+            let fact = &out.fact;
+            if fact.konst.is_some() {
+                continue;
+            }
+            let volume: usize = fact.shape.as_concrete()?.iter().product();
+            total += (volume * fact.datum_type.size_of()) as u64;
+        }
+    }
+    Some(total)
+}

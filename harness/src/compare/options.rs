@@ -122,6 +122,8 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     if throughput_batch == 0 {
         bail!("--throughput-batch must be at least 1");
     }
+    let largest: Vec<usize> = batch.iter().copied().chain([throughput_batch]).collect();
+    crate::memory_bound::check(&scenario, &largest, args.allow_large_batch)?;
     let rounds = args.rounds.unwrap_or(mode.rounds);
     if rounds == 0 {
         bail!("--rounds must be at least 1");

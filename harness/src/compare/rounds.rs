@@ -94,7 +94,7 @@ pub(super) fn further_rounds(
                     return Err(stopped(run, out, stem, bar));
                 }
                 CellOutcome::Failed { reason } | CellOutcome::Unsupported { reason } => {
-                    row.fail(format!("latency round {round}: {reason}"));
+                    row.fail_latency(format!("latency round {round}: {reason}"));
                     bar.println(format!(
                         "{:<30} {:<7} {}",
                         row.technique,
@@ -102,7 +102,7 @@ pub(super) fn further_rounds(
                         summary(row)
                     ));
                 }
-                CellOutcome::Ok(_) => row.fail(format!(
+                CellOutcome::Ok(_) => row.fail_latency(format!(
                     "latency round {round}: the process measured everything"
                 )),
             }

@@ -1,6 +1,6 @@
 //! Reporters render a [`Run`] into bytes; they never measure. One file per format.
 
-mod cells;
+pub(crate) mod cells;
 mod compact;
 mod csv_report;
 mod json_report;
