@@ -57,6 +57,13 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     format!("exited with {status}")
 }
 
+/// The environment the backend of `spec` asks its cell processes to start with.
+fn process_env(spec: &CellSpec) -> Vec<(&'static str, String)> {
+    crate::registry::backend(&spec.key.backend)
+        .map(|b| b.process_env(spec.key.threads))
+        .unwrap_or_default()
+}
+
 impl Runner {
     /// A runner that re-invokes the current executable.
     pub fn current(timeout: Duration) -> Result<Runner> {
@@ -82,7 +89,7 @@ impl Runner {
         let mut child = Command::new(&self.exe)
             .arg("cell")
             .arg(&json)
-            .env("RAYON_NUM_THREADS", spec.key.threads.to_string())
+            .envs(process_env(spec))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -227,6 +234,25 @@ mod tests {
         r.env
             .push(("ORT_DYLIB_PATH".into(), "/opt/ort/libonnxruntime.so".into()));
         assert_eq!(failure(r.run(&spec())), "lib=/opt/ort/libonnxruntime.so");
+    }
+
+    #[test]
+    fn a_candle_cell_starts_with_the_thread_count_candle_declares() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = fake_exe(
+            &dir,
+            "echo \"{\\\"status\\\":\\\"failed\\\",\\\"reason\\\":\\\"r=$RAYON_NUM_THREADS c=$CANDLE_NUM_THREADS\\\"}\"",
+        );
+        let mut candle = spec();
+        candle.key.backend = "candle".into();
+        candle.key.threads = 3;
+        assert_eq!(failure(r.run(&candle)), "r=3 c=3");
+        let mut tract = candle.clone();
+        tract.key.backend = "tract".into();
+        // tract sizes its pool per session: nothing is set for it.
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            assert_eq!(failure(r.run(&tract)), "r= c=");
+        }
     }
 
     #[test]

@@ -65,10 +65,19 @@ impl Backend for CandleBackend {
         crate::ggml::note(&layers)
     }
 
+    /// candle sizes its rayon pool and the barrier pool of its quantized matmuls from these,
+    /// once per process (`candle_core::utils`, 0.11.1).
+    fn process_env(&self, threads: usize) -> Vec<(&'static str, String)> {
+        vec![
+            ("RAYON_NUM_THREADS", threads.to_string()),
+            ("CANDLE_NUM_THREADS", threads.to_string()),
+        ]
+    }
+
     fn load(
         &self,
         artifact: &Artifact,
-        _opts: &LoadOptions,
+        opts: &LoadOptions,
     ) -> Result<Box<dyn Session>, AdapterError> {
         let model = load_model(artifact)?;
         let session = CandleSession::new(model, &artifact.input.name, &artifact.output).map_err(
@@ -78,7 +87,15 @@ impl Backend for CandleBackend {
                 reason,
             },
         )?;
-        Ok(Box::new(session))
+        Ok(Box::new(
+            crate::threaded::Threaded::new(session, opts.threads).map_err(|reason| {
+                AdapterError::Load {
+                    backend: NAME,
+                    path: artifact.path.clone(),
+                    reason,
+                }
+            })?,
+        ))
     }
 }
 

@@ -8,8 +8,10 @@
 //! candle has no integer compute: quantized graphs are emulated exactly in float (8/16-bit
 //! integers in f32, int32/int64 in f64, see `types`). Nodes whose inputs are all constant are
 //! evaluated once at load. Gemm nodes named in the `qbench.ggml` metadata run candle's GGML
-//! `QMatMul`. Its CPU thread count is fixed at first use from `RAYON_NUM_THREADS`, so the
-//! harness sets it per process.
+//! `QMatMul`. A session runs in a rayon pool of the thread count it is loaded with (convolutions
+//! and matmuls split their work in the current pool); the barrier pool of candle's quantized
+//! matmuls is process-wide and sized once from `CANDLE_NUM_THREADS`/`RAYON_NUM_THREADS`, which
+//! the backend declares in `process_env` for the harness to set per cell process.
 
 mod backend;
 mod ggml;
@@ -32,6 +34,7 @@ mod session;
 mod spatial;
 mod support;
 mod tensor_util;
+mod threaded;
 mod types;
 
 pub use backend::{load_session, CandleBackend};

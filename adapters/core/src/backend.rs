@@ -66,6 +66,12 @@ pub trait Backend: Send + Sync {
     fn notes(&self, _artifact: &Artifact) -> Option<String> {
         None
     }
+    /// Environment variables a process must start with to run this backend at `threads`
+    /// threads, for runtimes that size a process-wide thread pool once, at first use (the
+    /// harness starts each cell's process with them).
+    fn process_env(&self, _threads: usize) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Prepares (loads, optimizes, compiles) the artifact for repeated runs.
     fn load(
         &self,
