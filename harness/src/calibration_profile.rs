@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use qbench_core::{Batch, Session};
@@ -19,6 +19,7 @@ use tabled::settings::Style;
 
 use crate::artifacts::calibration_source;
 use crate::calibration::{batches, CALIBRATION_BATCH};
+use crate::child::{self, Ended};
 use crate::measure::memory::peak_rss_bytes;
 use crate::registry;
 use crate::scenario::Scenario;
@@ -141,33 +142,26 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-fn spawn(dir: &Path, scenario: &str, what: &str) -> Result<Probe> {
+fn spawn(dir: &Path, scenario: &str, what: &str, timeout: Duration) -> Result<Probe> {
     let exe = std::env::current_exe().context("cannot find the qbench executable")?;
-    let out = Command::new(exe)
-        .arg("--scenarios")
-        .arg(dir)
-        .args([
-            "calibration-profile",
-            "--scenario",
-            scenario,
-            "--child",
-            what,
-        ])
-        .output()
-        .with_context(|| format!("cannot start the {what} child"))?;
-    if !out.status.success() {
-        bail!(
-            "{what}: child failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let mut cmd = Command::new(exe);
+    cmd.arg("--scenarios").arg(dir).args([
+        "calibration-profile",
+        "--scenario",
+        scenario,
+        "--child",
+        what,
+    ]);
+    match child::run(&mut cmd, timeout).with_context(|| format!("cannot start the {what} child"))? {
+        Ended::TimedOut(t) => bail!("{what}: timed out after {:.0} s", t.as_secs_f64()),
+        Ended::Exited { status, stderr, .. } if !status.success() => bail!(
+            "{what}: child {}: {}",
+            child::describe_exit(status),
+            child::tail(&stderr, 3)
+        ),
+        Ended::Exited { stdout, .. } => child::result(&stdout)
+            .with_context(|| format!("{what}: the child printed no result line")),
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .last()
-        .with_context(|| format!("{what}: child printed nothing"))?;
-    serde_json::from_str(line).with_context(|| format!("{what}: unreadable child output {line:?}"))
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -178,7 +172,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 /// Parent side: the FP32 reference, then one child per technique; prints the table.
-pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
+pub fn run(dir: &Path, scenario: &str, techniques: &[String], timeout: Duration) -> Result<()> {
     let names: Vec<String> = if techniques.is_empty() {
         registry::techniques()
             .iter()
@@ -194,7 +188,7 @@ pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
         }
         techniques.to_vec()
     };
-    let reference = spawn(dir, scenario, "fp32-inference")?;
+    let reference = spawn(dir, scenario, "fp32-inference", timeout)?;
     let mut b = Builder::default();
     b.push_record([
         "technique",
@@ -223,7 +217,7 @@ pub fn run(dir: &Path, scenario: &str, techniques: &[String]) -> Result<()> {
         "-".into(),
     ]);
     for name in &names {
-        match spawn(dir, scenario, name) {
+        match spawn(dir, scenario, name, timeout) {
             Ok(p) => b.push_record([
                 name.clone(),
                 p.images_per_s().map_or("-".into(), |v| format!("{v:.0}")),

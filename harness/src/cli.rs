@@ -192,6 +192,10 @@ pub struct ProfileArgs {
     /// Techniques to profile, comma-separated [default: all].
     #[arg(long, value_delimiter = ',')]
     pub techniques: Vec<String>,
+    /// Per-measurement time limit in seconds; a measurement running longer is killed and its
+    /// row says so.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
     /// Internal: run one measurement in this process.
     #[arg(long, hide = true)]
     pub child: Option<String>,

@@ -9,6 +9,7 @@ pub mod calibration_profile;
 pub mod cell;
 pub mod check;
 pub mod check_confirm;
+pub mod child;
 pub mod cli;
 pub mod compare;
 pub mod data_package;

@@ -59,7 +59,12 @@ fn main() -> ExitCode {
         }
         Command::CalibrationProfile(a) => match &a.child {
             Some(what) => qbench::calibration_profile::child(&dir, &a.scenario, what),
-            None => qbench::calibration_profile::run(&dir, &a.scenario, &a.techniques),
+            None => qbench::calibration_profile::run(
+                &dir,
+                &a.scenario,
+                &a.techniques,
+                std::time::Duration::from_secs(a.timeout),
+            ),
         },
         Command::Cell { spec } => qbench::cell::main(spec),
         Command::Check(_) => unreachable!("handled above"),

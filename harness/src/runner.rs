@@ -1,14 +1,14 @@
 //! Runs each cell in its own child process (`qbench cell <spec>`), so that peak memory is per
 //! cell and a crash, abort or hang of one backend marks only that cell as failed.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use crate::cell::CellOutcome;
+use crate::child::{self, Ended};
 use crate::plan::CellSpec;
 
 /// How to start a cell.
@@ -19,42 +19,6 @@ pub struct Runner {
     pub timeout: Duration,
     /// Environment variables set for every child (e.g. where ONNX Runtime is, found once).
     pub env: Vec<(String, PathBuf)>,
-}
-
-fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = r.read_to_string(&mut s);
-        s
-    })
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    v[v.len().saturating_sub(lines)..].join(" | ")
-}
-
-#[cfg(unix)]
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status.signal() {
-        Some(sig) => format!(
-            "killed by signal {sig}{}",
-            if sig == 6 {
-                " (abort)"
-            } else if sig == 11 {
-                " (segmentation fault)"
-            } else {
-                ""
-            }
-        ),
-        None => format!("exited with {status}"),
-    }
-}
-
-#[cfg(not(unix))]
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    format!("exited with {status}")
 }
 
 /// The environment the backend of `spec` asks its cell processes to start with.
@@ -86,44 +50,31 @@ impl Runner {
 
     fn try_run(&self, spec: &CellSpec) -> Result<CellOutcome> {
         let json = serde_json::to_string(spec)?;
-        let mut child = Command::new(&self.exe)
-            .arg("cell")
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("cell")
             .arg(&json)
             .envs(process_env(spec))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.exe.display()))?;
-        let out = read_all(child.stdout.take().context("no stdout")?);
-        let err = read_all(child.stderr.take().context("no stderr")?);
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if start.elapsed() > self.timeout {
-                let _ = child.kill();
-                let _ = child.wait();
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let (status, stdout, stderr) = match child::run(&mut cmd, self.timeout)? {
+            Ended::TimedOut(t) => {
                 return Ok(CellOutcome::Failed {
-                    reason: format!("timed out after {:.1} s", self.timeout.as_secs_f64()),
-                });
+                    reason: format!("timed out after {:.1} s", t.as_secs_f64()),
+                })
             }
-            std::thread::sleep(Duration::from_millis(20));
+            Ended::Exited {
+                status,
+                stdout,
+                stderr,
+            } => (status, stdout, stderr),
         };
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        if let Some(line) = stdout.lines().rev().find(|l| l.starts_with('{')) {
-            if let Ok(outcome) = serde_json::from_str::<CellOutcome>(line) {
-                return Ok(outcome);
-            }
+        if let Some(outcome) = child::result::<CellOutcome>(&stdout) {
+            return Ok(outcome);
         }
-        let detail = tail(&stderr, 3);
+        let detail = child::tail(&stderr, 3);
         Ok(CellOutcome::Failed {
             reason: format!(
                 "{}{}",
-                describe_exit(status),
+                child::describe_exit(status),
                 if detail.is_empty() {
                     String::new()
                 } else {
@@ -141,6 +92,7 @@ mod tests {
     use super::*;
     use crate::measure::latency::IterationRule;
     use crate::record::RowKey;
+    use std::time::Instant;
 
     fn spec() -> CellSpec {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");

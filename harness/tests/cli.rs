@@ -248,6 +248,24 @@ fn calibration_profile_refuses_an_unknown_technique() {
     );
 }
 
+#[test]
+fn calibration_profile_kills_a_measurement_past_its_time_limit() {
+    let o = qbench(&[
+        "--scenarios",
+        scenarios().to_str().unwrap(),
+        "calibration-profile",
+        "--scenario",
+        "resnet",
+        "--techniques",
+        "ort-static-minmax",
+        "--timeout",
+        "0",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("fp32-inference: timed out after 0 s"), "{t}");
+}
+
 /// `qbench compare --scenario resnet` on the shipped scenarios, with `extra` arguments.
 fn compare_resnet(extra: &[&str]) -> std::process::Output {
     let dir = scenarios();
