@@ -149,23 +149,12 @@ pub(crate) fn key(r: &Row) -> String {
 
 /// p50 latency of a cell divided by the FP32 cell's on the same backend in the same run.
 pub(crate) fn latency_ratios(run: &Run) -> HashMap<String, f64> {
-    let fp32: HashMap<(&str, usize, usize), f64> = run
-        .rows
-        .iter()
-        .filter(|r| r.technique == FP32)
-        .filter_map(|r| {
-            Some((
-                (r.backend.as_str(), r.batch, r.threads),
-                r.latency_ms.as_ref()?.p50,
-            ))
-        })
-        .collect();
     run.rows
         .iter()
         .filter_map(|r| {
-            let base = fp32.get(&(r.backend.as_str(), r.batch, r.threads))?;
+            let base = run.fp32_of(r)?.latency_ms.as_ref()?.p50;
             let p50 = r.latency_ms.as_ref()?.p50;
-            (*base > 0.0).then(|| (key(r), p50 / base))
+            (base > 0.0).then(|| (key(r), p50 / base))
         })
         .collect()
 }
