@@ -1,9 +1,9 @@
-//! Conversion between the IR and ONNX protobuf (`tract_onnx::pb`), and file I/O.
+//! Conversion between the IR and ONNX protobuf ([`crate::pb`]), and file I/O.
 
 use std::path::Path;
 
+use crate::pb;
 use prost::Message;
-use tract_onnx::pb;
 
 use crate::{Attribute, DType, Dim, Graph, IrError, Model, Node, TensorData, ValueInfo};
 

@@ -1,12 +1,14 @@
 //! A small ONNX graph IR that a quantizer can rewrite and every backend can consume.
 //!
-//! The protobuf types come from `tract_onnx::pb` (prost-generated), so no `protoc` is needed.
+//! The protobuf types ([`pb`]) are prost's output for ONNX's `onnx.proto3`, checked in, so
+//! neither `protoc` nor a runtime is needed to read or write a model.
 //! [`Model::load`] / [`Model::save`] convert between the protobuf and the IR.
 
 mod elem_types;
 mod error;
 mod graph;
 mod io;
+pub mod pb;
 mod tensor;
 mod topo;
 
