@@ -192,3 +192,26 @@ pub fn calibration_source(
         .map_err(|e| format!("{e:#} (ONNX Runtime calibration: {ort_reason})"));
     (candle, format!("candle (ONNX Runtime: {ort_reason})"))
 }
+
+/// Rows for the imported models (all of them, or those in `selected`).
+pub fn imported(
+    list: &[(crate::imported::ImportedSpec, Artifact)],
+    selected: Option<&[String]>,
+) -> Vec<Prepared> {
+    list.iter()
+        .filter(|(spec, _)| selected.is_none_or(|s| s.contains(&spec.name)))
+        .map(|(spec, artifact)| Prepared {
+            technique: spec.name.clone(),
+            framework: spec.framework.clone().unwrap_or_else(|| "imported".into()),
+            artifact: Ok(artifact.clone()),
+            quantize_ms: None,
+            timing: None,
+            notes: Some(format!(
+                "imported from {} (format read from its graph: {})",
+                artifact.path.display(),
+                artifact.format.name()
+            )),
+            packed_bytes: None,
+        })
+        .collect()
+}

@@ -68,6 +68,11 @@ pub struct CompareArgs {
     /// Techniques to run, comma-separated [default: all; see the README's recipe table].
     #[arg(long, value_delimiter = ',')]
     pub techniques: Vec<String>,
+    /// An already-quantized model to measure as a row of its own (repeatable): a QAT model
+    /// exported by PyTorch, a tf2onnx conversion, ONNX Runtime's tool output. It must take the
+    /// FP32 model's inputs and give its output; its format is read from the graph.
+    #[arg(long, value_name = "NAME=FILE")]
+    pub artifact: Vec<crate::imported::ImportedSpec>,
     /// Intra-op thread counts, comma-separated: each value is a row of every cell (sweep).
     #[arg(long, value_delimiter = ',', default_value = "2")]
     pub threads: Vec<usize>,

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod compare;
 pub mod data_package;
 pub mod fp32_sanity;
+pub mod imported;
 pub mod interrupt;
 pub mod measure;
 pub mod memory_bound;

@@ -37,6 +37,9 @@ pub struct Scenario {
     /// How a full run is sized, for a model too large for the defaults.
     #[serde(default)]
     pub full: Option<crate::run_mode::ModeSpec>,
+    /// Already-quantized models from other tools, measured as rows of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<crate::imported::ImportedSpec>,
     /// Directory the scenario's relative paths are resolved against (set when loading).
     #[serde(default)]
     pub dir: PathBuf,

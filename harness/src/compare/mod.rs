@@ -138,12 +138,16 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         None => {}
     }
     let mut journal = Journal::open(journal::path(&opts.out, &partial), !done.is_empty())?;
-    let prepared = crate::artifacts::prepare(
+    let mut prepared = crate::artifacts::prepare(
         &opts.scenario,
         opts.techniques.as_deref(),
         &opts.out,
         &mut run.calibration,
     )?;
+    prepared.extend(crate::artifacts::imported(
+        &opts.imported,
+        opts.techniques.as_deref(),
+    ));
     let combos = s.batch.len() * s.threads.len();
     let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
     let bar = Progress::new(total);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::cli::CompareArgs;
+use crate::imported::ImportedSpec;
 use crate::measure::latency::IterationRule;
 use crate::record::Settings;
 use crate::registry;
@@ -16,6 +17,8 @@ use crate::scenario::Scenario;
 pub(super) struct Options {
     pub scenario: Scenario,
     pub techniques: Option<Vec<String>>,
+    /// Imported models (the scenario's, then the command line's), checked against FP32.
+    pub imported: Vec<(ImportedSpec, qbench_core::Artifact)>,
     pub backends: Vec<String>,
     pub settings: Settings,
     pub out: PathBuf,
@@ -156,7 +159,9 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
             out.display()
         );
     }
-    let names = registry::technique_names();
+    let imported = imported_artifacts(&scenario, &args.artifact)?;
+    let mut names = registry::technique_names();
+    names.extend(imported.iter().map(|(spec, _)| spec.name.as_str()));
     if let Some(t) = args
         .techniques
         .iter()
@@ -165,6 +170,7 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         bail!("unknown technique '{t}' (known: {})", names.join(", "));
     }
     Ok(Options {
+        imported,
         labels,
         data,
         techniques: (!args.techniques.is_empty()).then(|| args.techniques.clone()),
@@ -215,4 +221,34 @@ fn data_description(s: &Scenario, eval: &dyn qbench_data::Dataset) -> String {
     } else {
         format!("{} ({what})", s.data.source)
     }
+}
+
+/// The scenario's `[[artifacts]]` (paths relative to it) and `--artifact`s (as given), each
+/// checked against the FP32 model; names must be new.
+fn imported_artifacts(
+    scenario: &Scenario,
+    cli: &[ImportedSpec],
+) -> Result<Vec<(ImportedSpec, qbench_core::Artifact)>> {
+    let specs = scenario
+        .artifacts
+        .iter()
+        .map(|s| (s, scenario.resolve(&s.path)))
+        .chain(cli.iter().map(|s| (s, s.path.clone())));
+    let known = registry::technique_names();
+    let mut out: Vec<(ImportedSpec, qbench_core::Artifact)> = Vec::new();
+    let mut fp32 = None;
+    for (spec, path) in specs {
+        if known.contains(&spec.name.as_str()) || out.iter().any(|(s, _)| s.name == spec.name) {
+            bail!(
+                "imported model {:?}: that name is already a row of the run; give it another",
+                spec.name
+            );
+        }
+        if fp32.is_none() {
+            fp32 = Some(scenario.fp32_artifact()?);
+        }
+        let base = fp32.as_ref().expect("set above");
+        out.push((spec.clone(), crate::imported::artifact(spec, &path, base)?));
+    }
+    Ok(out)
 }

@@ -27,6 +27,7 @@ pub(super) fn plan_hash(opts: &Options, run: &Run) -> Result<String> {
         "settings": opts.settings,
         "techniques": opts.techniques,
         "backends": opts.backends,
+        "imported": opts.imported.iter().map(|(s, a)| (&s.name, &a.path)).collect::<Vec<_>>(),
         "qbench": run.qbench_version,
         "git_commit": run.git_commit,
         "build": run.build,
