@@ -1,0 +1,9 @@
+//! Quantization-aware training on candle: fake quantization with the straight-through
+//! estimator ([`fake_quantize`]) and the moving-average observers of the frameworks' QAT
+//! ([`MovingAverageMinMax`]). See the crate's README for the sources of each rule.
+
+mod fake_quant;
+mod observer;
+
+pub use fake_quant::{fake_quantize, FakeQuant};
+pub use observer::MovingAverageMinMax;
