@@ -98,8 +98,14 @@ fn quick_compare_measures_every_backend() {
     );
     // Every technique x backend cell ran, or is unsupported with a reason decided before
     // running; nothing failed, and every measured quantized row has its accuracy change.
+    // qbench's techniques and the models the scenario imports (ONNX Runtime's tool output).
+    let imported = qbench::scenario::Scenario::load(&common::scenarios(), "resnet")
+        .unwrap()
+        .artifacts
+        .len();
+    assert!(imported > 0);
     let techniques = qbench::registry::technique_names();
-    assert_eq!(all.len(), techniques.len() * 3);
+    assert_eq!(all.len(), (techniques.len() + imported) * 3);
     for r in all {
         match r["status"].as_str().unwrap() {
             "ok" => {
