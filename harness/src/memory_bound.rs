@@ -37,7 +37,10 @@ pub fn check(scenario: &Scenario, batches: &[usize], allow: bool) -> Result<()> 
     if allow || batch <= 1 {
         return Ok(());
     }
-    let (Ok(artifact), Some(available)) = (scenario.fp32_artifact(), available_bytes()) else {
+    let (Ok(artifact), Some(available)) = (
+        scenario.fp32_artifact(),
+        crate::measure::machine::meminfo_bytes("MemAvailable"),
+    ) else {
         return Ok(());
     };
     let Some(per_sample) = qbench_tract::activation_bytes_per_sample(&artifact) else {
@@ -61,19 +64,6 @@ fn bytes(b: u64) -> String {
     } else {
         crate::report::cells::bytes(b)
     }
-}
-
-/// `MemAvailable` of `/proc/meminfo`, in bytes.
-fn available_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = s
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{qbench, scenario_copy, scenarios, text};
+use common::{compare_resnet, qbench, scenario_copy, scenarios, text};
 
 #[test]
 fn lists_scenarios() {
@@ -229,17 +229,23 @@ fn one_broken_scenario_file_is_named_and_does_not_hide_the_others() {
     assert!(t.contains("known scenarios: broken, resnet"), "{t}");
 }
 
-#[test]
-fn calibration_profile_refuses_an_unknown_technique() {
-    let o = qbench(&[
+/// `qbench calibration-profile --scenario resnet` on the shipped scenarios, with `extra`.
+fn calibration_profile(extra: &[&str]) -> std::process::Output {
+    let dir = scenarios();
+    let mut args = vec![
         "--scenarios",
-        scenarios().to_str().unwrap(),
+        dir.to_str().unwrap(),
         "calibration-profile",
         "--scenario",
         "resnet",
-        "--techniques",
-        "bogus",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    qbench(&args)
+}
+
+#[test]
+fn calibration_profile_refuses_an_unknown_technique() {
+    let o = calibration_profile(&["--techniques", "bogus"]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
@@ -250,34 +256,10 @@ fn calibration_profile_refuses_an_unknown_technique() {
 
 #[test]
 fn calibration_profile_kills_a_measurement_past_its_time_limit() {
-    let o = qbench(&[
-        "--scenarios",
-        scenarios().to_str().unwrap(),
-        "calibration-profile",
-        "--scenario",
-        "resnet",
-        "--techniques",
-        "ort-static-minmax",
-        "--timeout",
-        "0",
-    ]);
+    let o = calibration_profile(&["--techniques", "ort-static-minmax", "--timeout", "0"]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("fp32-inference: timed out after 0 s"), "{t}");
-}
-
-/// `qbench compare --scenario resnet` on the shipped scenarios, with `extra` arguments.
-fn compare_resnet(extra: &[&str]) -> std::process::Output {
-    let dir = scenarios();
-    let mut args = vec![
-        "--scenarios",
-        dir.to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-    ];
-    args.extend_from_slice(extra);
-    qbench(&args)
 }
 
 #[test]

@@ -74,3 +74,17 @@ pub fn scenario_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
     std::fs::write(dir.path().join("resnet.toml"), edit(text)).unwrap();
     dir
 }
+
+/// `qbench compare --scenario resnet` on the shipped scenarios, with `extra` arguments.
+pub fn compare_resnet(extra: &[&str]) -> Output {
+    let dir = scenarios();
+    let mut args = vec![
+        "--scenarios",
+        dir.to_str().unwrap(),
+        "compare",
+        "--scenario",
+        "resnet",
+    ];
+    args.extend_from_slice(extra);
+    qbench(&args)
+}

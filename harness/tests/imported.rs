@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{qbench, scenarios, text};
+use common::{compare_resnet, scenarios, text};
 use qbench_core::Format;
 use qbench_onnx::Model;
 
@@ -33,23 +33,10 @@ fn the_format_is_read_from_the_graph() {
 }
 
 fn compare(out: &Path, extra: &[&str]) -> std::process::Output {
-    let dir = scenarios();
-    let mut args = vec![
-        "--scenarios",
-        dir.to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-        "--quick",
-        "--rounds",
-        "1",
-        "--format",
-        "json",
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let o = out.to_str().unwrap();
+    let mut args = vec!["--quick", "--rounds", "1", "--format", "json", "--out", o];
     args.extend_from_slice(extra);
-    qbench(&args)
+    compare_resnet(&args)
 }
 
 #[test]

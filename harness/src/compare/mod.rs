@@ -58,41 +58,13 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     crate::interrupt::install();
     let s = &opts.settings;
     let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
-    let mut run = Run {
-        complete: false,
-        scenario: opts.scenario.name.clone(),
-        metric: Some(metric_name(&opts.scenario)),
-        data: Some(opts.data.clone()),
-        calibration: None,
-        qbench_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: git_commit(),
-        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        command: command_line(),
-        machine: Machine::detect(),
-        build: Some(Build::current()),
-        backends: BTreeMap::new(),
-        settings: s.clone(),
-        rows: Vec::new(),
-        stopped: None,
-        plan: None,
-    };
+    let mut run = new_run(&opts);
     let backends: Vec<_> = opts
         .backends
         .iter()
         .filter_map(|n| registry::backend(n))
         .collect();
-    let mut available = HashMap::new();
-    for b in &backends {
-        let state = b.check().map_err(|e| e.to_string());
-        run.backends.insert(
-            b.name().to_string(),
-            match &state {
-                Ok(()) => b.version(),
-                Err(e) => format!("unavailable: {e}"),
-            },
-        );
-        available.insert(b.name(), state);
-    }
+    let available = check_backends(&backends, &mut run);
     // Children load ONNX Runtime from where the parent found it, instead of each probing the
     // Python installation and the cache again (a Python start-up per cell).
     if available.get("ort").is_some_and(|s| s.is_ok())
@@ -109,34 +81,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let partial = format!("{stem}.partial");
     let plan = resume::plan_hash(&opts, &run)?;
     run.plan = Some(plan.clone());
-    let restored = if args.resume {
-        resume::restore(&opts.out, &partial, &plan)?
-    } else {
-        None
-    };
-    // Row index of each cell kept from the stopped run, and the rounds its journal holds.
-    let mut done: HashMap<CellId, usize> = HashMap::new();
-    let mut journal_rounds = HashMap::new();
-    match restored {
-        Some(r) => {
-            eprintln!(
-                "resuming the run stopped in {}: {} finished cell(s) kept",
-                opts.out.display(),
-                r.run.rows.len()
-            );
-            run.started_at = r.run.started_at;
-            run.rows = r.run.rows;
-            for (i, row) in run.rows.iter().enumerate() {
-                done.insert(cell_id(&row.technique, row), i);
-            }
-            journal_rounds = r.rounds;
-        }
-        None if args.resume => eprintln!(
-            "nothing to resume in {} (no {partial}.json): every cell runs",
-            opts.out.display()
-        ),
-        None => {}
-    }
+    // Row index of each cell kept from a stopped run, and the rounds its journal holds.
+    let (done, mut journal_rounds) =
+        resume::start(args.resume, &opts.out, &partial, &plan, &mut run)?;
     let mut journal = Journal::open(journal::path(&opts.out, &partial), !done.is_empty())?;
     let mut prepared = crate::artifacts::prepare(
         &opts.scenario,
@@ -369,6 +316,48 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         bail!("no cell could be measured");
     }
     Ok(())
+}
+
+/// The record of a run before any cell: what, when, where, with which build and settings.
+fn new_run(opts: &options::Options) -> Run {
+    Run {
+        complete: false,
+        scenario: opts.scenario.name.clone(),
+        metric: Some(metric_name(&opts.scenario)),
+        data: Some(opts.data.clone()),
+        calibration: None,
+        qbench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        command: command_line(),
+        machine: Machine::detect(),
+        build: Some(Build::current()),
+        backends: BTreeMap::new(),
+        settings: opts.settings.clone(),
+        rows: Vec::new(),
+        stopped: None,
+        plan: None,
+    }
+}
+
+/// Whether each backend can run here; records its version (or why not) in `run`.
+fn check_backends<'a>(
+    backends: &'a [Box<dyn qbench_core::Backend>],
+    run: &mut Run,
+) -> HashMap<&'a str, std::result::Result<(), String>> {
+    let mut available = HashMap::new();
+    for b in backends {
+        let state = b.check().map_err(|e| e.to_string());
+        run.backends.insert(
+            b.name().to_string(),
+            match &state {
+                Ok(()) => b.version(),
+                Err(e) => format!("unavailable: {e}"),
+            },
+        );
+        available.insert(b.name(), state);
+    }
+    available
 }
 
 /// Writes the partial results with the reason a signal stopped the run, and returns the error

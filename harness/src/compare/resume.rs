@@ -90,6 +90,54 @@ pub(super) fn restore(out: &Path, partial: &str, plan: &str) -> Result<Option<Re
     Ok(Some(Restored { run, rounds }))
 }
 
+/// Cells kept from a stopped run: their row index, and the journal's rounds of each.
+pub(super) type Kept = (HashMap<CellId, usize>, HashMap<CellId, Vec<Entry>>);
+
+/// With `resume`, moves the stopped run's rows into `run` (and its start time) and returns what
+/// was kept; says so on stderr, or that there was nothing to resume.
+pub(super) fn start(
+    resume: bool,
+    out: &Path,
+    partial: &str,
+    plan: &str,
+    run: &mut Run,
+) -> Result<Kept> {
+    if !resume {
+        return Ok(Default::default());
+    }
+    let Some(r) = restore(out, partial, plan)? else {
+        eprintln!(
+            "nothing to resume in {} (no {partial}.json): every cell runs",
+            out.display()
+        );
+        return Ok(Default::default());
+    };
+    eprintln!(
+        "resuming the run stopped in {}: {} finished cell(s) kept",
+        out.display(),
+        r.run.rows.len()
+    );
+    run.started_at = r.run.started_at;
+    run.rows = r.run.rows;
+    let done = run
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            (
+                (
+                    row.technique.clone(),
+                    row.backend.clone(),
+                    row.batch,
+                    row.threads,
+                ),
+                i,
+            )
+        })
+        .collect();
+    Ok((done, r.rounds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,10 +81,15 @@ fn os() -> String {
 }
 
 fn memory_bytes() -> Option<u64> {
+    meminfo_bytes("MemTotal")
+}
+
+/// A `/proc/meminfo` figure (e.g. `MemTotal`, `MemAvailable`) in bytes.
+pub fn meminfo_bytes(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: u64 = s
         .lines()
-        .find(|l| l.starts_with("MemTotal:"))?
+        .find(|l| l.split(':').next() == Some(key))?
         .split_whitespace()
         .nth(1)?
         .parse()
