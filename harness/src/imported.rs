@@ -179,9 +179,14 @@ pub fn check_matches(fp32: &Model, m: &Model, output: &str, path: &Path) -> Resu
     }
 }
 
-/// The artifact of an imported model, checked against the FP32 artifact (see
-/// [`check_matches`]); `path` is already resolved.
-pub fn artifact(spec: &ImportedSpec, path: &Path, fp32: &Artifact) -> Result<Artifact> {
+/// The artifact of an imported model, checked against the FP32 artifact and its loaded model
+/// `base` (see [`check_matches`]); `path` is already resolved.
+pub fn artifact(
+    spec: &ImportedSpec,
+    path: &Path,
+    fp32: &Artifact,
+    base: &Model,
+) -> Result<Artifact> {
     let m = Model::load(path).with_context(|| {
         format!(
             "imported model {:?}: cannot read {}",
@@ -189,9 +194,7 @@ pub fn artifact(spec: &ImportedSpec, path: &Path, fp32: &Artifact) -> Result<Art
             path.display()
         )
     })?;
-    let base = Model::load(&fp32.path)
-        .with_context(|| format!("cannot read the FP32 model {}", fp32.path.display()))?;
-    check_matches(&base, &m, &fp32.output, path)
+    check_matches(base, &m, &fp32.output, path)
         .with_context(|| format!("imported model {:?}", spec.name))?;
     Ok(Artifact {
         technique: spec.name.clone(),

@@ -47,23 +47,15 @@ impl FakeQuant {
         }
     }
 
-    /// Whether each value of `x` (row-major, shape `dims`) lands inside `[qmin, qmax]` before
-    /// saturation: 1.0 where the gradient passes, 0.0 where it is cut.
-    fn pass_mask(&self, x: &[f32], dims: &[usize]) -> Result<Vec<f32>> {
-        let chunk = self.chunk(dims)?;
-        let mut mask = Vec::with_capacity(x.len());
-        for (i, c) in x.chunks(chunk).enumerate() {
-            let p = &self.params[if self.params.len() == 1 { 0 } else { i }];
-            mask.extend(c.iter().map(|&v| {
-                let q = self.rounding.round(v / p.scale) as f64 + p.zero_point as f64;
-                if (p.qmin as f64..=p.qmax as f64).contains(&q) {
-                    1.0
-                } else {
-                    0.0
-                }
-            }));
-        }
-        Ok(mask)
+    /// The parameters of the value at flat index `i` of a tensor cut in chunks of `chunk`.
+    fn params_at(&self, i: usize, chunk: usize) -> &QuantParams {
+        &self.params[if self.params.len() == 1 { 0 } else { i / chunk }]
+    }
+
+    /// Whether `v` lands inside `[qmin, qmax]` before saturation (PyTorch's gradient mask).
+    fn passes(&self, v: f32, p: &QuantParams) -> bool {
+        let q = self.rounding.round(v / p.scale) as f64 + p.zero_point as f64;
+        (p.qmin as f64..=p.qmax as f64).contains(&q)
     }
 }
 
@@ -76,17 +68,11 @@ impl CustomOp1 for Op {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("fake_quantize takes f32 tensors")
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("fake_quantize takes a contiguous tensor")
-        };
-        let data = &data[start..end];
+        let data = crate::ste::f32_input("fake_quantize", storage, layout)?;
         let chunk = self.0.chunk(layout.shape().dims())?;
         let mut out = Vec::with_capacity(data.len());
         for (i, c) in data.chunks(chunk).enumerate() {
-            let p = &self.0.params[if self.0.params.len() == 1 { 0 } else { i }];
+            let p = self.0.params_at(i * chunk, chunk);
             out.extend(
                 fake_quant_with(c, p, self.0.rounding)
                     .map_err(|e| candle_core::Error::Msg(format!("fake_quantize: {e}")))?,
@@ -96,10 +82,10 @@ impl CustomOp1 for Op {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let x: Vec<f32> = arg.flatten_all()?.to_vec1()?;
-        let mask = self.0.pass_mask(&x, arg.dims())?;
-        let mask = Tensor::from_vec(mask, arg.shape(), arg.device())?;
-        Ok(Some(grad_res.mul(&mask)?))
+        let chunk = self.0.chunk(arg.dims())?;
+        crate::ste::gradient_through(arg, grad_res, |i, v| {
+            self.0.passes(v, self.0.params_at(i, chunk))
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod fake_quant;
 mod observer;
+mod ste;
 mod tf_fake_quant;
 
 pub use fake_quant::{fake_quantize, FakeQuant};

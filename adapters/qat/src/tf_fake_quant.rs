@@ -32,6 +32,8 @@ struct Nudged {
     max: f32,
     scale: f32,
     inv_scale: f32,
+    /// `min == max == 0`: every output is zero.
+    zero: bool,
 }
 
 impl TfFakeQuant {
@@ -57,24 +59,34 @@ impl TfFakeQuant {
             max: (qmax - zp) * scale,
             scale,
             inv_scale,
+            zero: self.min == 0.0 && self.max == 0.0,
         }
     }
 
     /// Fake-quantizes one value.
     pub fn apply(&self, x: f32) -> f32 {
-        if self.min == 0.0 && self.max == 0.0 {
-            return 0.0;
-        }
-        let n = self.nudge();
-        let quant_zero = (-n.min * n.inv_scale + 0.5).floor();
-        let clamped = x.min(n.max).max(n.min);
-        ((clamped - n.min) / n.scale - quant_zero + 0.5).floor() * n.scale
+        self.nudge().apply(x)
     }
 
     /// Whether the gradient passes at `x`.
     pub fn passes(&self, x: f32) -> bool {
-        let n = self.nudge();
-        n.min <= x && x <= n.max
+        self.nudge().passes(x)
+    }
+}
+
+impl Nudged {
+    /// The fake-quantized value of `x` (`None` range: `min == max == 0` gives zeros).
+    fn apply(&self, x: f32) -> f32 {
+        if self.zero {
+            return 0.0;
+        }
+        let quant_zero = (-self.min * self.inv_scale + 0.5).floor();
+        let clamped = x.min(self.max).max(self.min);
+        ((clamped - self.min) / self.scale - quant_zero + 0.5).floor() * self.scale
+    }
+
+    fn passes(&self, x: f32) -> bool {
+        self.min <= x && x <= self.max
     }
 }
 
@@ -86,24 +98,15 @@ impl CustomOp1 for Op {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("tf_fake_quant takes f32 tensors")
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("tf_fake_quant takes a contiguous tensor")
-        };
-        let out = data[start..end].iter().map(|&x| self.0.apply(x)).collect();
+        let data = crate::ste::f32_input("tf_fake_quant", storage, layout)?;
+        let n = self.0.nudge();
+        let out = data.iter().map(|&x| n.apply(x)).collect();
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let x: Vec<f32> = arg.flatten_all()?.to_vec1()?;
-        let mask: Vec<f32> = x
-            .iter()
-            .map(|&v| if self.0.passes(v) { 1.0 } else { 0.0 })
-            .collect();
-        let mask = Tensor::from_vec(mask, arg.shape(), arg.device())?;
-        Ok(Some(grad_res.mul(&mask)?))
+        let n = self.0.nudge();
+        crate::ste::gradient_through(arg, grad_res, |_, v| n.passes(v))
     }
 }
 

@@ -16,6 +16,15 @@ fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
+/// Up to five (input, ours, TensorFlow's) where the bits differ.
+fn mismatches(x: &[f32], ours: &[f32], theirs: &[f32]) -> Vec<(f32, f32, f32)> {
+    (0..x.len())
+        .filter(|&i| ours[i].to_bits() != theirs[i].to_bits())
+        .map(|i| (x[i], ours[i], theirs[i]))
+        .take(5)
+        .collect()
+}
+
 #[test]
 fn outputs_and_gradients_match_tensorflow_bit_for_bit() {
     let path = concat!(
@@ -40,12 +49,7 @@ fn outputs_and_gradients_match_tensorflow_bit_for_bit() {
         let v = Var::from_vec(x.clone(), n, &dev).unwrap();
         let y = tf_fake_quant(v.as_tensor(), &q).unwrap();
         let got: Vec<f32> = y.to_vec1().unwrap();
-        let want = floats(&c["output_bits"]);
-        let bad: Vec<_> = (0..n)
-            .filter(|&i| got[i].to_bits() != want[i].to_bits())
-            .map(|i| (x[i], got[i], want[i]))
-            .take(5)
-            .collect();
+        let bad = mismatches(&x, &got, &floats(&c["output_bits"]));
         assert!(
             bad.is_empty(),
             "{q:?}: (input, ours, TensorFlow's): {bad:?}"
@@ -58,12 +62,7 @@ fn outputs_and_gradients_match_tensorflow_bit_for_bit() {
             .backward()
             .unwrap();
         let g: Vec<f32> = grads.get(v.as_tensor()).unwrap().to_vec1().unwrap();
-        let want_g = floats(&c["grad_bits"]);
-        let bad: Vec<_> = (0..n)
-            .filter(|&i| g[i].to_bits() != want_g[i].to_bits())
-            .map(|i| (x[i], g[i], want_g[i]))
-            .take(5)
-            .collect();
+        let bad = mismatches(&x, &g, &floats(&c["grad_bits"]));
         assert!(
             bad.is_empty(),
             "{q:?} gradient: (input, ours, TensorFlow's): {bad:?}"

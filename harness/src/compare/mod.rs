@@ -104,6 +104,18 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let mut pending: Vec<Pending> = Vec::new();
     let labels = &opts.labels;
     let round_rule = s.latency_rule.per_round(s.rounds);
+    // A cell's specification: the first pass (`Full`, with its logits paths) or a later round.
+    let spec_of = |key: RowKey, artifact: &qbench_core::Artifact, part, save, reference| CellSpec {
+        scenario: opts.scenario.clone(),
+        key,
+        artifact: artifact.clone(),
+        eval_samples: s.eval_samples,
+        latency_rule: round_rule,
+        throughput_rule: s.throughput_rule,
+        part,
+        save_logits: save,
+        reference_logits: reference,
+    };
     // Every cell: technique x backend x batch x threads, FP32 first.
     let cells = prepared.iter().flat_map(|p| {
         backends.iter().flat_map(move |b| {
@@ -172,17 +184,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                     run.rows[i].load_ms = rounds::median(&load_ms);
                     pending.push(Pending {
                         row: i,
-                        spec: CellSpec {
-                            scenario: opts.scenario.clone(),
-                            key,
-                            artifact: artifact.clone(),
-                            eval_samples: s.eval_samples,
-                            latency_rule: round_rule,
-                            throughput_rule: s.throughput_rule,
-                            part: CellPart::Latency,
-                            save_logits: None,
-                            reference_logits: None,
-                        },
+                        spec: spec_of(key, artifact, CellPart::Latency, None, None),
                         samples,
                         load_ms,
                     });
@@ -197,17 +199,13 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             (Ok(()), Ok(artifact)) => match b.supports(artifact) {
                 Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
                 Support::Yes => {
-                    let spec = CellSpec {
-                        scenario: opts.scenario.clone(),
-                        key: key.clone(),
-                        artifact: artifact.clone(),
-                        eval_samples: s.eval_samples,
-                        latency_rule: round_rule,
-                        throughput_rule: s.throughput_rule,
-                        part: CellPart::Full,
-                        save_logits: save_logits.clone(),
+                    let spec = spec_of(
+                        key.clone(),
+                        artifact,
+                        CellPart::Full,
+                        save_logits.clone(),
                         reference_logits,
-                    };
+                    );
                     match runner.run(&spec) {
                         CellOutcome::Ok(m) => {
                             if let Some(path) = save_logits {

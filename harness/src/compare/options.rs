@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::CompareArgs;
 use crate::imported::ImportedSpec;
@@ -245,10 +245,17 @@ fn imported_artifacts(
             );
         }
         if fp32.is_none() {
-            fp32 = Some(scenario.fp32_artifact()?);
+            let artifact = scenario.fp32_artifact()?;
+            let model = qbench_onnx::Model::load(&artifact.path).with_context(|| {
+                format!("cannot read the FP32 model {}", artifact.path.display())
+            })?;
+            fp32 = Some((artifact, model));
         }
-        let base = fp32.as_ref().expect("set above");
-        out.push((spec.clone(), crate::imported::artifact(spec, &path, base)?));
+        let (artifact, model) = fp32.as_ref().expect("set above");
+        out.push((
+            spec.clone(),
+            crate::imported::artifact(spec, &path, artifact, model)?,
+        ));
     }
     Ok(out)
 }
