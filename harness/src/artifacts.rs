@@ -27,11 +27,18 @@ pub struct Timing {
     pub scoring_ms: f64,
 }
 
+/// Why a technique has no artifact: its cells' status and reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotMade {
+    pub status: crate::record::Status,
+    pub reason: String,
+}
+
 /// A technique's artifact, or why it could not be made.
 pub struct Prepared {
     pub technique: String,
     pub framework: String,
-    pub artifact: Result<Artifact, String>,
+    pub artifact: Result<Artifact, NotMade>,
     /// Calibration plus rewriting, in milliseconds (quantized techniques only).
     pub quantize_ms: Option<f64>,
     /// How much of it went to calibration and scoring.
@@ -39,6 +46,8 @@ pub struct Prepared {
     pub notes: Option<String>,
     /// Packed weight bytes of sub-8-bit techniques.
     pub packed_bytes: Option<u64>,
+    /// Seconds of QAT fine-tuning behind the artifact.
+    pub training_s: Option<f64>,
 }
 
 /// Prepares the selected techniques (`None` = all), the FP32 baseline first.
@@ -60,6 +69,7 @@ pub fn prepare(
             timing: None,
             notes: None,
             packed_bytes: None,
+            training_s: None,
         });
     }
     let techniques: Vec<_> = registry::techniques()
@@ -142,7 +152,14 @@ pub fn prepare(
                 ),
                 packed,
             ),
-            Err(e) => (Err(format!("quantization failed: {e:#}")), None, None),
+            Err(e) => (
+                Err(NotMade {
+                    status: crate::record::Status::Failed,
+                    reason: format!("quantization failed: {e:#}"),
+                }),
+                None,
+                None,
+            ),
         };
         list.push(Prepared {
             technique: t.name().into(),
@@ -152,6 +169,7 @@ pub fn prepare(
             timing,
             notes,
             packed_bytes,
+            training_s: None,
         });
     }
     Ok(list)
@@ -212,6 +230,7 @@ pub fn imported(
                 artifact.format.name()
             )),
             packed_bytes: None,
+            training_s: None,
         })
         .collect()
 }

@@ -224,6 +224,11 @@ pub struct TrainArgs {
     /// Where to write the model [default: the scenario's model path].
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Fine-tune the scenario's trained FP32 model with quantization-aware training instead
+    /// (pytorch-qat, tflite-qat, qat-4bit), writing the artifact, checkpoint and training log
+    /// next to the model, where `compare` finds them.
+    #[arg(long, value_name = "RECIPE", conflicts_with = "output")]
+    pub qat: Option<qbench_qat::QatRecipe>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,10 @@ pub struct Row {
     /// Part of `quantize_ms` spent scoring candidate models (accuracy searches).
     #[serde(default)]
     pub scoring_ms: Option<f64>,
+    /// Seconds of quantization-aware fine-tuning that made the artifact (QAT rows; trained once
+    /// by `qbench train --qat`, not during the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_s: Option<f64>,
     pub latency_ms: Option<LatencyStats>,
     pub throughput_ips: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
@@ -141,6 +145,7 @@ impl Row {
             calibration_ms: None,
             calibration_images: None,
             scoring_ms: None,
+            training_s: None,
             latency_ms: None,
             throughput_ips: None,
             peak_rss_bytes: None,

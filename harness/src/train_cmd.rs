@@ -46,8 +46,22 @@ fn data_dir(explicit: Option<&Path>, scenario: &Scenario) -> Result<PathBuf> {
     )
 }
 
-struct Bars {
-    bar: Option<ProgressBar>,
+/// The training split (found as [`data_dir`] says), the folder it came from, and the test split.
+pub(crate) fn training_data(
+    args: &TrainArgs,
+    scenario: &Scenario,
+) -> Result<(PathBuf, LabelledImages, LabelledImages)> {
+    let dir = data_dir(args.data.as_deref(), scenario)?;
+    let (images, labels) = (
+        scenario.data.train_images.clone().unwrap_or_default(),
+        scenario.data.train_labels.clone().unwrap_or_default(),
+    );
+    let train = LabelledImages::load(&dir.join(images), &dir.join(labels))?;
+    Ok((dir, train, scenario.eval_idx()?))
+}
+
+pub(crate) struct Bars {
+    pub(crate) bar: Option<ProgressBar>,
 }
 
 impl Progress for Bars {
@@ -109,18 +123,15 @@ struct EpochLine {
 
 /// Runs `qbench train`.
 pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
+    if let Some(recipe) = args.qat {
+        return crate::train_qat::run(scenarios, args, recipe);
+    }
     let scenario = Scenario::load(scenarios, &args.scenario)?;
     let spec = scenario
         .train
         .clone()
         .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
-    let dir = data_dir(args.data.as_deref(), &scenario)?;
-    let (images, labels) = (
-        scenario.data.train_images.clone().unwrap_or_default(),
-        scenario.data.train_labels.clone().unwrap_or_default(),
-    );
-    let train = LabelledImages::load(&dir.join(images), &dir.join(labels))?;
-    let test = scenario.eval_idx()?;
+    let (dir, train, test) = training_data(args, &scenario)?;
     let classes = scenario
         .model
         .classes

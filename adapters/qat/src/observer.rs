@@ -43,12 +43,17 @@ impl MovingAverageMinMax {
         if !(lo.is_finite() && hi.is_finite() && sum.is_finite()) {
             candle_core::bail!("observer: the batch holds NaN or infinite values ({lo}, {hi})");
         }
+        self.observe_range(lo, hi);
+        Ok(())
+    }
+
+    /// Moves the range toward a batch's `[lo, hi]` (finite).
+    pub fn observe_range(&mut self, lo: f32, hi: f32) {
         let c = self.averaging_constant;
         self.range = Some(match self.range {
             None => (lo, hi),
             Some((min, max)) => (min + c * (lo - min), max + c * (hi - max)),
         });
-        Ok(())
     }
 
     /// The range so far (`None` before the first batch of an observer made with `new`).

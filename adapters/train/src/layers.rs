@@ -70,8 +70,15 @@ impl ConvBn {
             .broadcast_sub(&mean.unsqueeze(1)?)?
             .sqr()?
             .mean(1)?;
+        debug_assert_eq!(mean.dim(0)?, c);
+        self.set_running_statistics(mean, var)?;
+        self.bn.forward_t(&y, false)
+    }
+
+    /// Replaces the running mean and (biased) variance.
+    pub fn set_running_statistics(&mut self, mean: Tensor, var: Tensor) -> Result<()> {
         self.bn = BatchNorm::new_with_momentum(
-            c,
+            mean.dim(0)?,
             mean,
             var,
             self.gamma.as_tensor().clone(),
@@ -79,7 +86,7 @@ impl ConvBn {
             BN_EPS,
             0.1,
         )?;
-        self.bn.forward_t(&y, false)
+        Ok(())
     }
 
     /// Batch norm folded into the convolution: (weight, bias).

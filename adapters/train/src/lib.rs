@@ -18,5 +18,8 @@ mod trainer;
 
 pub use error::TrainError;
 pub use export::{INPUT, OUTPUT};
-pub use resnet::{resnet18, ResNet, ResNetConfig, Stem};
-pub use trainer::{evaluate, train, EpochReport, Progress, TrainConfig, Trained};
+pub use layers::{ConvBn, Dense, BN_EPS};
+pub use resnet::{resnet18, Block, ResNet, ResNetConfig, Stem};
+pub use trainer::{
+    evaluate, hits, top1, train, training_batch, EpochReport, Progress, TrainConfig, Trained,
+};

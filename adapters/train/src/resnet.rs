@@ -189,3 +189,60 @@ impl ResNet {
         out
     }
 }
+
+impl ResNet {
+    /// The network of `config` with the weights and batch-norm statistics of `tensors` (as
+    /// [`ResNet::named_tensors`] names them: a checkpoint written by `qbench train`). A missing
+    /// tensor, a shape that does not fit or a non-finite value is an error naming the tensor.
+    pub fn from_named(
+        config: ResNetConfig,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> std::result::Result<Self, crate::TrainError> {
+        let mut net = ResNet::new(config, 0)?;
+        let get = |name: &str, like: &Tensor| -> std::result::Result<Tensor, crate::TrainError> {
+            let t = tensors.get(name).ok_or_else(|| {
+                crate::TrainError::Invalid(format!("checkpoint has no tensor {name:?}"))
+            })?;
+            if t.dims() != like.dims() {
+                return Err(crate::TrainError::Invalid(format!(
+                    "checkpoint tensor {name:?} is {:?}, the model needs {:?}",
+                    t.dims(),
+                    like.dims()
+                )));
+            }
+            let t = t.to_dtype(candle_core::DType::F32)?;
+            let sum: f32 = t.abs()?.sum_all()?.to_scalar()?;
+            if !sum.is_finite() {
+                return Err(crate::TrainError::Invalid(format!(
+                    "checkpoint tensor {name:?} holds NaN or infinite values"
+                )));
+            }
+            Ok(t)
+        };
+        let load = |name: String, c: &mut ConvBn| -> std::result::Result<(), crate::TrainError> {
+            c.weight
+                .set(&get(&format!("{name}.weight"), c.weight.as_tensor())?)?;
+            c.gamma
+                .set(&get(&format!("{name}.bn.weight"), c.gamma.as_tensor())?)?;
+            c.beta
+                .set(&get(&format!("{name}.bn.bias"), c.beta.as_tensor())?)?;
+            let mean = get(&format!("{name}.bn.running_mean"), c.bn.running_mean())?;
+            let var = get(&format!("{name}.bn.running_var"), c.bn.running_var())?;
+            c.set_running_statistics(mean, var)?;
+            Ok(())
+        };
+        load("stem".into(), &mut net.stem)?;
+        for (i, b) in net.blocks.iter_mut().enumerate() {
+            load(format!("block{i}.conv1"), &mut b.conv1)?;
+            load(format!("block{i}.conv2"), &mut b.conv2)?;
+            if let Some(s) = &mut b.shortcut {
+                load(format!("block{i}.shortcut"), s)?;
+            }
+        }
+        net.fc
+            .weight
+            .set(&get("fc.weight", net.fc.weight.as_tensor())?)?;
+        net.fc.bias.set(&get("fc.bias", net.fc.bias.as_tensor())?)?;
+        Ok(net)
+    }
+}

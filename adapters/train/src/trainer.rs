@@ -64,6 +64,16 @@ pub fn evaluate(
     set: &LabelledImages,
     norm: Normalization,
 ) -> Result<f64, TrainError> {
+    Ok(top1(set, norm, |x| model.forward(x, false))?)
+}
+
+/// Top-1 accuracy of `logits` (a batch of NCHW images in, logits out) on a labelled set, in
+/// batches of 500.
+pub fn top1(
+    set: &LabelledImages,
+    norm: Normalization,
+    mut logits: impl FnMut(&Tensor) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<f64> {
     let bs = 500;
     let mut correct = 0usize;
     for start in (0..set.len()).step_by(bs) {
@@ -73,7 +83,7 @@ pub fn evaluate(
             (n, 1, set.rows, set.cols),
             &Device::Cpu,
         )?;
-        let pred = model.forward(&x, false)?.argmax(1)?.to_vec1::<u32>()?;
+        let pred = logits(&x)?.argmax(1)?.to_vec1::<u32>()?;
         correct += pred
             .iter()
             .zip(&set.labels[start..start + n])
@@ -81,6 +91,39 @@ pub fn evaluate(
             .count();
     }
     Ok(correct as f64 / set.len().max(1) as f64)
+}
+
+/// The training batch of images `idx`: pixels normalized (and mirrored at random with `flip`)
+/// as an NCHW tensor, and the labels.
+pub fn training_batch(
+    set: &LabelledImages,
+    idx: &[usize],
+    norm: Normalization,
+    flip: bool,
+    rng: &mut StdRng,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let mut pixels = Vec::with_capacity(idx.len() * set.image_len());
+    let mut labels = Vec::with_capacity(idx.len());
+    for &i in idx {
+        pixels.extend(set.batch(i, 1, norm));
+        labels.push(set.labels[i] as u32);
+    }
+    if flip {
+        flip_batch(&mut pixels, set.rows, set.cols, rng);
+    }
+    let x = Tensor::from_vec(pixels, (idx.len(), 1, set.rows, set.cols), &Device::Cpu)?;
+    let y = Tensor::from_vec(labels, idx.len(), &Device::Cpu)?;
+    Ok((x, y))
+}
+
+/// The number of correct predictions in a batch of logits.
+pub fn hits(logits: &Tensor, labels: &Tensor) -> candle_core::Result<usize> {
+    Ok(logits
+        .argmax(1)?
+        .eq(labels)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()? as usize)
 }
 
 /// Trains a ResNet on `train`, reporting test accuracy on `test` after every epoch.
@@ -113,7 +156,6 @@ pub fn train(
     let steps = train.len() / cfg.batch_size;
     let total = (steps * cfg.epochs) as f64;
     let mut order: Vec<usize> = (0..train.len()).collect();
-    let il = train.image_len();
     let mut epochs = Vec::new();
     for epoch in 0..cfg.epochs {
         let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_add(1 + epoch as u64));
@@ -127,27 +169,12 @@ pub fn train(
                 cfg.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * done).cos()),
             );
             let idx = &order[step * cfg.batch_size..(step + 1) * cfg.batch_size];
-            let mut pixels = Vec::with_capacity(idx.len() * il);
-            let mut labels = Vec::with_capacity(idx.len());
-            for &i in idx {
-                pixels.extend(train.batch(i, 1, cfg.norm));
-                labels.push(train.labels[i] as u32);
-            }
-            if cfg.flip {
-                flip_batch(&mut pixels, train.rows, train.cols, &mut rng);
-            }
-            let x = Tensor::from_vec(pixels, (idx.len(), 1, train.rows, train.cols), &Device::Cpu)?;
-            let y = Tensor::from_vec(labels, idx.len(), &Device::Cpu)?;
+            let (x, y) = training_batch(&train, idx, cfg.norm, cfg.flip, &mut rng)?;
             let logits = model.forward(&x, true)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             opt.backward_step(&loss)?;
             let loss_v = loss.to_scalar::<f32>()? as f64;
-            let hits = logits
-                .argmax(1)?
-                .eq(&y)?
-                .to_dtype(DType::F32)?
-                .sum_all()?
-                .to_scalar::<f32>()? as usize;
+            let hits = hits(&logits, &y)?;
             loss_sum += loss_v;
             correct += hits;
             progress.step(loss_v, hits as f64 / idx.len() as f64);

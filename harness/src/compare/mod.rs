@@ -91,6 +91,10 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         &opts.out,
         &mut run.calibration,
     )?;
+    prepared.extend(crate::qat_rows::prepare(
+        &opts.scenario,
+        opts.techniques.as_deref(),
+    ));
     prepared.extend(crate::artifacts::imported(
         &opts.imported,
         opts.techniques.as_deref(),
@@ -194,7 +198,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             continue;
         }
         let mut row = match (&available[b.name()], &p.artifact) {
-            (_, Err(e)) => Row::not_run(key, Status::Failed, e.clone()),
+            (_, Err(e)) => Row::not_run(key, e.status, e.reason.clone()),
             (Err(e), _) => Row::not_run(key, Status::Unsupported, e.clone()),
             (Ok(()), Ok(artifact)) => match b.supports(artifact) {
                 Support::Unsupported(reason) => Row::not_run(key, Status::Unsupported, reason),
@@ -253,6 +257,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             },
         };
         row.quantize_ms = p.quantize_ms;
+        row.training_s = p.training_s;
         if let Some(t) = p.timing {
             row.calibration_ms = Some(t.calibration_ms);
             row.calibration_images = Some(t.calibration_images);

@@ -161,6 +161,7 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     }
     let imported = imported_artifacts(&scenario, &args.artifact)?;
     let mut names = registry::technique_names();
+    names.extend(crate::qat_rows::names(&scenario));
     names.extend(imported.iter().map(|(spec, _)| spec.name.as_str()));
     if let Some(t) = args
         .techniques
@@ -234,7 +235,8 @@ fn imported_artifacts(
         .iter()
         .map(|s| (s, scenario.resolve(&s.path)))
         .chain(cli.iter().map(|s| (s, s.path.clone())));
-    let known = registry::technique_names();
+    let mut known = registry::technique_names();
+    known.extend(crate::qat_rows::names(scenario));
     let mut out: Vec<(ImportedSpec, qbench_core::Artifact)> = Vec::new();
     let mut fp32 = None;
     for (spec, path) in specs {

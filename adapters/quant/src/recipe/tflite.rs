@@ -23,7 +23,7 @@ use crate::error::{QuantError, Result};
 use crate::ggml::f32_to_f16_bits;
 use crate::params::{QuantParams, Range};
 use crate::qdq::op_rules::{
-    clips_from_zero, fuse_activations, mark_activations, quantize_constants, resolve_params,
+    clips_from_zero, fuse_activations_if, mark_activations, quantize_constants, resolve_params,
     FixedRange, Treatment,
 };
 use crate::qdq::writer::{weight_sites, WeightSite};
@@ -103,21 +103,55 @@ pub fn tflite_qdq(
     ranges: &HashMap<String, Range>,
 ) -> Result<Model> {
     let mut m = model.clone();
+    let mut ranges = ranges.clone();
     // TFLite fuses Relu/Relu6 into the producing op (fused activation function): one tensor
     // with the post-activation range, clamped to [zero point, qmax]. With asymmetric int8
-    // the range starts at the zero point, so the activation can go; with symmetric int16
-    // (zero point 0) it stays and only its output is quantized.
+    // and a range that starts at zero (calibrated min/max of a ReLU's output) the zero point
+    // is qmin, so the activation can go; with symmetric int16 (zero point 0) it stays and only
+    // its output is quantized. A range below zero (QAT's moving averages, which TF-MOT starts
+    // at -6) puts the zero point inside the range: the activation stays, and the producer's
+    // output takes the fused tensor's range, so quantize -> activation -> quantize gives the
+    // fused kernel's clamped values.
     let symmetric = activation.bits() > 8;
     if !symmetric {
-        fuse_activations(&mut m.graph, TFLITE_FUSERS, true);
+        let below_zero = |g: &qbench_onnx::Graph, p: &Node| {
+            let consumers = g.consumers();
+            p.outputs.first().is_some_and(|x| {
+                consumers.get(x.as_str()).is_some_and(|c| {
+                    c.iter().any(|&i| {
+                        let n = &g.nodes[i];
+                        (n.op_type == "Relu" || clips_from_zero(g, n))
+                            && n.outputs
+                                .first()
+                                .and_then(|o| ranges.get(o))
+                                .is_some_and(|r| r.min < 0.0)
+                    })
+                })
+            })
+        };
+        fuse_activations_if(
+            &mut m.graph,
+            |g, p| TFLITE_FUSERS.contains(&p.op_type.as_str()) && !below_zero(g, p),
+            true,
+        );
+        for n in &m.graph.nodes {
+            if n.op_type == "Relu" || clips_from_zero(&m.graph, n) {
+                if let Some(r) = n.outputs.first().and_then(|o| ranges.get(o)).copied() {
+                    if r.min < 0.0 {
+                        ranges.insert(n.inputs[0].clone(), r);
+                    }
+                }
+            }
+        }
     }
     let consumers = m.graph.consumers();
     let producers = m.graph.producers();
+    // In 16x8 mode the activations stay and only their outputs are quantized.
     let fused_inputs: Vec<String> = m
         .graph
         .nodes
         .iter()
-        .filter(|n| n.op_type == "Relu" || clips_from_zero(&m.graph, n))
+        .filter(|n| symmetric && (n.op_type == "Relu" || clips_from_zero(&m.graph, n)))
         .map(|n| n.inputs[0].clone())
         .filter(|t| consumers.get(t.as_str()).is_some_and(|c| c.len() == 1))
         .filter(|t| {
@@ -310,5 +344,68 @@ impl Technique for TfliteFloat16 {
             notes: vec!["fp16 weights and biases, computed in fp32".into()],
             packed_bytes: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qbench_onnx::{Dim, Graph, ValueInfo};
+
+    /// input -> Conv -> Relu -> Conv -> output.
+    fn conv_relu_conv() -> Model {
+        let mut g = Graph::default();
+        g.inputs.push(ValueInfo {
+            name: "x".into(),
+            dtype: DType::F32,
+            shape: vec![Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(4), Dim::Fixed(4)],
+        });
+        for (i, w) in [[0.5f32, -0.25, 1.0, 0.75], [1.0, 0.5, -0.5, 0.25]]
+            .iter()
+            .enumerate()
+        {
+            g.add_initializer(TensorData::from_f32(format!("w{i}"), vec![1, 1, 2, 2], w));
+            g.add_initializer(TensorData::from_f32(format!("b{i}"), vec![1], &[0.1]));
+        }
+        g.add_node(Node::new("c0", "Conv", &["x", "w0", "b0"], &["c0.out"]));
+        g.add_node(Node::new("r", "Relu", &["c0.out"], &["r.out"]));
+        g.add_node(Node::new("c1", "Conv", &["r.out", "w1", "b1"], &["y"]));
+        g.outputs.push(ValueInfo {
+            name: "y".into(),
+            dtype: DType::F32,
+            shape: vec![],
+        });
+        Model::new(g, 13)
+    }
+
+    fn ranges(relu_min: f32) -> HashMap<String, Range> {
+        [("x", -1.0, 1.0), ("r.out", relu_min, 3.0), ("y", -2.0, 2.0)]
+            .into_iter()
+            .map(|(n, lo, hi)| (n.to_string(), Range::new(lo, hi).unwrap()))
+            .collect()
+    }
+
+    /// The scale of the QuantizeLinear reading `tensor`.
+    fn q_scale(m: &Model, tensor: &str) -> Option<f32> {
+        let q = m
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.op_type == "QuantizeLinear" && n.inputs[0] == tensor)?;
+        Some(m.graph.initializer(&q.inputs[1])?.to_f32().ok()?[0])
+    }
+
+    #[test]
+    fn a_relu_is_fused_when_its_range_starts_at_zero_and_kept_with_its_range_when_it_does_not() {
+        let fused = tflite_qdq(&conv_relu_conv(), QType::INT8, &ranges(0.0)).unwrap();
+        assert!(!fused.graph.nodes.iter().any(|n| n.op_type == "Relu"));
+        // A QAT range below zero (TF-MOT starts at -6): the zero point sits inside the range, so
+        // the ReLU stays, and the conv's output is quantized over the fused tensor's range.
+        let kept = tflite_qdq(&conv_relu_conv(), QType::INT8, &ranges(-2.0)).unwrap();
+        assert!(kept.graph.nodes.iter().any(|n| n.op_type == "Relu"));
+        let (conv, relu) = (q_scale(&kept, "c0.out"), q_scale(&kept, "r.out"));
+        assert!(conv.is_some(), "the conv output is quantized");
+        assert_eq!(conv, relu);
+        assert_eq!(relu, Some(5.0 / 255.0));
     }
 }
