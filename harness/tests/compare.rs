@@ -98,14 +98,15 @@ fn quick_compare_measures_every_backend() {
     );
     // Every technique x backend cell ran, or is unsupported with a reason decided before
     // running; nothing failed, and every measured quantized row has its accuracy change.
-    // qbench's techniques and the models the scenario imports (ONNX Runtime's tool output).
-    let imported = qbench::scenario::Scenario::load(&common::scenarios(), "resnet")
-        .unwrap()
-        .artifacts
-        .len();
+    // qbench's techniques, its QAT rows and the models the scenario imports (ONNX Runtime's
+    // tool output, PyTorch's QAT export).
+    let scenario = qbench::scenario::Scenario::load(&common::scenarios(), "resnet").unwrap();
+    let imported = scenario.artifacts.len();
     assert!(imported > 0);
+    let qat = qbench::qat_rows::names(&scenario).len();
+    assert_eq!(qat, 3);
     let techniques = qbench::registry::technique_names();
-    assert_eq!(all.len(), (techniques.len() + imported) * 3);
+    assert_eq!(all.len(), (techniques.len() + qat + imported) * 3);
     for r in all {
         match r["status"].as_str().unwrap() {
             "ok" => {
