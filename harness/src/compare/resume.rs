@@ -33,11 +33,20 @@ pub(super) fn plan_hash(opts: &Options, run: &Run) -> Result<String> {
         "build": run.build,
     });
     h.update(serde_json::to_vec(&what)?);
+    // The model's bytes, and those of the QAT artifacts measured as rows (absent ones count as
+    // empty: training one between a stop and `--resume` changes the plan).
     let model = opts.scenario.resolve(&opts.scenario.model.path);
-    if model.is_file() {
-        let bytes = std::fs::read(&model)
-            .with_context(|| format!("cannot read the model {}", model.display()))?;
-        h.update(&bytes);
+    let qat = qbench_qat::QatRecipe::ALL
+        .iter()
+        .filter(|_| crate::qat_rows::has_qat(&opts.scenario))
+        .map(|r| crate::qat_rows::files(&opts.scenario, *r).onnx);
+    for file in std::iter::once(model).chain(qat) {
+        if file.is_file() {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            h.update(&bytes);
+        }
+        h.update(b"\0");
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -5,6 +5,7 @@
 //! FP32 per backend, and artifact size per technique.
 
 pub mod svg;
+mod training_cost;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -301,6 +302,7 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
     if full.rows.len() > run.rows.len() {
         sweep_table(full, &mut s)?;
     }
+    training_cost::section(run, &bs, &mut s)?;
     // Why cells did not run, and the settings behind each technique.
     let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut notes: BTreeMap<String, String> = BTreeMap::new();
