@@ -101,10 +101,12 @@ fn command(scenario: &Scenario, recipe: QatRecipe) -> String {
     )
 }
 
-/// The artifact of `recipe`, or why its cells cannot run.
+/// The artifact of `recipe`, or why its cells cannot run; `fp32` is the FP32 artifact and its
+/// file's SHA-256.
 fn artifact(
     scenario: &Scenario,
     recipe: QatRecipe,
+    fp32: &Result<(qbench_core::Artifact, String), String>,
 ) -> Result<(qbench_core::Artifact, QatLog), NotMade> {
     let f = files(scenario, recipe);
     let unsupported = |reason: String| NotMade {
@@ -123,9 +125,11 @@ fn artifact(
         reason: format!("{e:#}"),
     };
     let log = QatLog::load(&f.log).map_err(failed)?;
-    let fp32 = scenario.fp32_artifact().map_err(failed)?;
-    let now = sha256_file(&fp32.path).map_err(failed)?;
-    if log.fp32_sha256 != now {
+    let (fp32, now) = fp32.as_ref().map_err(|e| NotMade {
+        status: Status::Failed,
+        reason: e.clone(),
+    })?;
+    if &log.fp32_sha256 != now {
         return Err(unsupported(format!(
             "stale: fine-tuned from another FP32 model (SHA-256 {}..., {} is now {}...); {}",
             &log.fp32_sha256[..12.min(log.fp32_sha256.len())],
@@ -152,7 +156,7 @@ fn artifact(
             technique: recipe.name().into(),
             format: crate::imported::detect_format(&model),
             path: f.onnx,
-            ..fp32
+            ..fp32.clone()
         },
         log,
     ))
@@ -177,11 +181,17 @@ pub fn prepare(scenario: &Scenario, selected: Option<&[String]>) -> Vec<Prepared
     if !has_qat(scenario) {
         return Vec::new();
     }
+    // The FP32 model's SHA-256, read once for every recipe.
+    let fp32 = scenario
+        .fp32_artifact()
+        .and_then(|a| Ok((sha256_file(&a.path)?, a)))
+        .map(|(sha, a)| (a, sha))
+        .map_err(|e| format!("{e:#}"));
     QatRecipe::ALL
         .into_iter()
         .filter(|r| selected.is_none_or(|s| s.iter().any(|x| x == r.name())))
         .map(|recipe| {
-            let made = artifact(scenario, recipe);
+            let made = artifact(scenario, recipe, &fp32);
             let (notes, training_s, packed) = match &made {
                 Ok((_, log)) => (
                     Some(

@@ -9,7 +9,7 @@ use qbench_train::{EpochReport, Progress, ResNetConfig, TrainConfig};
 use serde::Serialize;
 
 use crate::cli::TrainArgs;
-use crate::scenario::{Scenario, DEBIAN_DATA_DIR};
+use crate::scenario::{Scenario, TrainSpec, DEBIAN_DATA_DIR};
 
 /// Finds the folder holding the training files: `--data`, `$QBENCH_DATA`, the Debian package.
 fn data_dir(explicit: Option<&Path>, scenario: &Scenario) -> Result<PathBuf> {
@@ -44,6 +44,28 @@ fn data_dir(explicit: Option<&Path>, scenario: &Scenario) -> Result<PathBuf> {
         images,
         tried.join(", ")
     )
+}
+
+/// The scenario's `[train]` section and the network it describes (one grayscale channel in,
+/// `model.classes` out).
+pub(crate) fn network(scenario: &Scenario) -> Result<(TrainSpec, ResNetConfig)> {
+    let spec = scenario
+        .train
+        .clone()
+        .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
+    let classes = scenario
+        .model
+        .classes
+        .with_context(|| format!("scenario '{}' sets no model.classes", scenario.name))?;
+    let config = ResNetConfig {
+        in_channels: 1,
+        classes,
+        widths: spec.widths.clone(),
+        blocks: spec.blocks,
+        first_stride: spec.first_stride,
+        stem: Default::default(),
+    };
+    Ok((spec, config))
 }
 
 /// The training split (found as [`data_dir`] says), the folder it came from, and the test split.
@@ -127,24 +149,10 @@ pub fn run(scenarios: &Path, args: &TrainArgs) -> Result<()> {
         return crate::train_qat::run(scenarios, args, recipe);
     }
     let scenario = Scenario::load(scenarios, &args.scenario)?;
-    let spec = scenario
-        .train
-        .clone()
-        .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
+    let (spec, model) = network(&scenario)?;
     let (dir, train, test) = training_data(args, &scenario)?;
-    let classes = scenario
-        .model
-        .classes
-        .with_context(|| format!("scenario '{}' sets no model.classes", scenario.name))?;
     let cfg = TrainConfig {
-        model: ResNetConfig {
-            in_channels: 1,
-            classes,
-            widths: spec.widths,
-            blocks: spec.blocks,
-            first_stride: spec.first_stride,
-            stem: Default::default(),
-        },
+        model,
         epochs: args.epochs.unwrap_or(spec.epochs),
         batch_size: spec.batch_size,
         learning_rate: spec.learning_rate,

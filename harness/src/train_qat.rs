@@ -14,14 +14,10 @@ use crate::cli::TrainArgs;
 use crate::qat_rows::{files, sha256_file, CurveLine, QatLog};
 use crate::report::write_atomic;
 use crate::scenario::Scenario;
-use crate::train_cmd::{training_data, Bars};
+use crate::train_cmd::{network, training_data, Bars};
 
-/// The scenario's trained FP32 network, from its unfolded weights.
-fn fp32_network(scenario: &Scenario, classes: usize) -> Result<ResNet> {
-    let spec = scenario
-        .train
-        .clone()
-        .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
+/// The scenario's trained FP32 network of shape `config`, from its unfolded weights.
+fn fp32_network(scenario: &Scenario, config: ResNetConfig) -> Result<ResNet> {
     let weights = scenario.model.weights.as_ref().with_context(|| {
         format!(
             "scenario '{}' names no model.weights (the unfolded checkpoint QAT starts from)",
@@ -32,31 +28,16 @@ fn fp32_network(scenario: &Scenario, classes: usize) -> Result<ResNet> {
     let tensors: HashMap<String, candle_core::Tensor> =
         candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
             .with_context(|| format!("cannot read the FP32 checkpoint {}", path.display()))?;
-    let config = ResNetConfig {
-        in_channels: 1,
-        classes,
-        widths: spec.widths,
-        blocks: spec.blocks,
-        first_stride: spec.first_stride,
-        stem: Default::default(),
-    };
     ResNet::from_named(config, &tensors).with_context(|| format!("{}", path.display()))
 }
 
 /// Runs `qbench train --qat`.
 pub fn run(scenarios: &Path, args: &TrainArgs, recipe: QatRecipe) -> Result<()> {
     let scenario = Scenario::load(scenarios, &args.scenario)?;
-    let spec = scenario
-        .train
-        .clone()
-        .with_context(|| format!("scenario '{}' has no [train] section", scenario.name))?;
-    let classes = scenario
-        .model
-        .classes
-        .with_context(|| format!("scenario '{}' sets no model.classes", scenario.name))?;
+    let (spec, config) = network(&scenario)?;
     let fp32_path = scenario.resolve(&scenario.model.path);
     let fp32_sha256 = sha256_file(&fp32_path)?;
-    let model = fp32_network(&scenario, classes)?;
+    let model = fp32_network(&scenario, config)?;
     let (_, train, test) = training_data(args, &scenario)?;
     let mut settings = recipe.settings();
     if let Some(e) = args.epochs {

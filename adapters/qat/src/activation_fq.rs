@@ -7,6 +7,7 @@ use qbench_quant::convention::pytorch::{self, TorchQConfig};
 use qbench_quant::scheme::QType;
 use qbench_quant::{QuantParams, Range, Rounding};
 
+use crate::observer::batch_range;
 use crate::recipe::{ActivationScheme, QatSettings};
 use crate::{fake_quantize, tf_fake_quant, FakeQuant, MovingAverageMinMax, TfFakeQuant};
 
@@ -48,13 +49,7 @@ impl ActivationFq {
     }
 
     fn observe(&mut self, x: &Tensor) -> Result<()> {
-        let flat = x.detach().flatten_all()?;
-        let mut lo: f32 = flat.min(0)?.to_scalar()?;
-        let mut hi: f32 = flat.max(0)?.to_scalar()?;
-        let sum: f32 = flat.sum_all()?.to_scalar()?;
-        if !(lo.is_finite() && hi.is_finite() && sum.is_finite()) {
-            candle_core::bail!("activation holds NaN or infinite values ({lo}, {hi})");
-        }
+        let (mut lo, mut hi) = batch_range(x)?;
         if self.includes_zero {
             (lo, hi) = (lo.min(0.0), hi.max(0.0));
         }

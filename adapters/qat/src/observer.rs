@@ -7,6 +7,19 @@
 
 use candle_core::{Result, Tensor};
 
+/// The `(min, max)` of a batch; a NaN or infinite value is an error.
+pub fn batch_range(x: &Tensor) -> Result<(f32, f32)> {
+    let flat = x.detach().flatten_all()?;
+    let lo: f32 = flat.min(0)?.to_scalar()?;
+    let hi: f32 = flat.max(0)?.to_scalar()?;
+    // min/max may skip a NaN; the sum does not.
+    let sum: f32 = flat.sum_all()?.to_scalar()?;
+    if !(lo.is_finite() && hi.is_finite() && sum.is_finite()) {
+        candle_core::bail!("observer: the batch holds NaN or infinite values ({lo}, {hi})");
+    }
+    Ok((lo, hi))
+}
+
 /// A moving-average min/max observer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MovingAverageMinMax {
@@ -35,14 +48,7 @@ impl MovingAverageMinMax {
 
     /// Moves the range toward `x`'s; a batch with a NaN or infinite value is an error.
     pub fn observe(&mut self, x: &Tensor) -> Result<()> {
-        let flat = x.flatten_all()?;
-        let lo: f32 = flat.min(0)?.to_scalar()?;
-        let hi: f32 = flat.max(0)?.to_scalar()?;
-        // min/max may skip a NaN; the sum does not.
-        let sum: f32 = flat.sum_all()?.to_scalar()?;
-        if !(lo.is_finite() && hi.is_finite() && sum.is_finite()) {
-            candle_core::bail!("observer: the batch holds NaN or infinite values ({lo}, {hi})");
-        }
+        let (lo, hi) = batch_range(x)?;
         self.observe_range(lo, hi);
         Ok(())
     }
