@@ -22,6 +22,9 @@ pub enum Command {
     Compare(Box<CompareArgs>),
     /// Train a scenario's model with candle and export it to ONNX (release build advised).
     Train(TrainArgs),
+    /// Where a technique loses accuracy: every quantized weight and activation against its FP32
+    /// counterpart on the calibration split, and the output error when it alone is quantized.
+    Debug(DebugArgs),
     /// List the available scenarios.
     Scenarios,
     /// Write a scenario file for an ONNX model, to edit and run with `compare --scenario`.
@@ -136,6 +139,42 @@ pub enum OutputFormat {
     Table,
     Md,
     Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DebugArgs {
+    /// Scenario whose model to debug (see `qbench scenarios`).
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// The technique whose artifact to debug (a QDQ recipe, see the README's recipe table).
+    #[arg(long)]
+    pub technique: String,
+    /// Runtime whose arithmetic is measured.
+    #[arg(long, default_value = "ort")]
+    pub backend: String,
+    /// Calibration samples to run [default: the whole calibration split].
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Skip the per-tensor sensitivity runs (one model run per quantized tensor).
+    #[arg(long)]
+    pub no_sensitivity: bool,
+    /// Rows of the printed table, most damaging first [default: all].
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// What to print on stdout (the files are written either way).
+    #[arg(long, value_enum, default_value_t = DebugFormat::Table)]
+    pub format: DebugFormat,
+    /// Folder for the report files [default: results/<scenario>/debug].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Stdout format of `debug`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DebugFormat {
+    Table,
+    Md,
     Json,
 }
 

@@ -13,6 +13,7 @@ pub mod child;
 pub mod cli;
 pub mod compare;
 pub mod data_package;
+pub mod debug;
 pub mod fp32_sanity;
 pub mod imported;
 pub mod interrupt;

@@ -1,6 +1,8 @@
 //! The candle backend.
 
-use qbench_core::{AdapterError, Artifact, Backend, LoadOptions, Session, Support};
+use qbench_core::{
+    AdapterError, Artifact, Backend, Batch, LoadOptions, Output, Session, Support, TappedSession,
+};
 use qbench_onnx::Model;
 
 use crate::session::CandleSession;
@@ -96,6 +98,51 @@ impl Backend for CandleBackend {
                 }
             })?,
         ))
+    }
+
+    fn load_tapped(
+        &self,
+        artifact: &Artifact,
+        tensors: &[String],
+        _opts: &LoadOptions,
+    ) -> Result<Box<dyn TappedSession>, AdapterError> {
+        Ok(Box::new(Tapped {
+            session: load_session(artifact)?,
+            tensors: tensors.to_vec(),
+        }))
+    }
+}
+
+/// A candle session keeping the requested tensors of each run (every node output is computed
+/// anyway; the graph outputs are only where they are read).
+struct Tapped {
+    session: CandleSession,
+    tensors: Vec<String>,
+}
+
+impl TappedSession for Tapped {
+    fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
+        let mut found: Vec<Option<Output>> = vec![None; self.tensors.len()];
+        let wanted = &self.tensors;
+        self.session.run_visit(batch, &mut |name, values| {
+            if let Some(i) = wanted.iter().position(|t| t == name) {
+                found[i] = Some(Output {
+                    data: values.to_vec(),
+                    dims: vec![values.len()],
+                });
+            }
+            Ok(())
+        })?;
+        found
+            .into_iter()
+            .zip(wanted)
+            .map(|(o, name)| {
+                o.ok_or_else(|| AdapterError::Run {
+                    backend: NAME,
+                    reason: format!("{name} is not computed by the model"),
+                })
+            })
+            .collect()
     }
 }
 

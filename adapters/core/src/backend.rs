@@ -78,6 +78,28 @@ pub trait Backend: Send + Sync {
         artifact: &Artifact,
         opts: &LoadOptions,
     ) -> Result<Box<dyn Session>, AdapterError>;
+    /// Prepares the artifact to return the named tensors of each run (debugging), which the
+    /// caller has made graph outputs of the artifact's model. A runtime never fuses away a node
+    /// whose output it must return, so the values are those of the unfused graph (for a QDQ
+    /// model: float arithmetic on dequantized values, as ONNX Runtime's `qdq_loss_debug` reads
+    /// them).
+    fn load_tapped(
+        &self,
+        _artifact: &Artifact,
+        _tensors: &[String],
+        _opts: &LoadOptions,
+    ) -> Result<Box<dyn TappedSession>, AdapterError> {
+        Err(AdapterError::Unsupported {
+            backend: self.name(),
+            reason: "reading intermediate tensors".into(),
+        })
+    }
+}
+
+/// A prepared model that returns several of its tensors per run.
+pub trait TappedSession {
+    /// Runs one batch and returns the tapped tensors, in the order they were asked for.
+    fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError>;
 }
 
 /// A prepared model.

@@ -1,9 +1,13 @@
 //! [`OrtBackend`]: the `ort` entry in qbench's backend registry.
 
-use qbench_core::{AdapterError, Artifact, Backend, Format, LoadOptions, Session, Support};
+use qbench_core::{
+    AdapterError, Artifact, Backend, Batch, Format, LoadOptions, Output, Session, Support,
+    TappedSession,
+};
 
 use crate::runtime::runtime;
 use crate::session::OrtSession;
+use crate::tap::TapSession;
 use crate::{BACKEND, ORT_VERSION};
 
 /// ONNX Runtime 1.31 through `ort`, loaded dynamically (see [`crate::locate`]).
@@ -57,5 +61,52 @@ impl Backend for OrtBackend {
     ) -> Result<Box<dyn Session>, AdapterError> {
         let rt = runtime()?;
         Ok(Box::new(OrtSession::load(rt, artifact, opts)?))
+    }
+
+    fn load_tapped(
+        &self,
+        artifact: &Artifact,
+        tensors: &[String],
+        opts: &LoadOptions,
+    ) -> Result<Box<dyn TappedSession>, AdapterError> {
+        let session = TapSession::load(&artifact.path, &artifact.input.name, opts.threads)?;
+        Ok(Box::new(Tapped {
+            session,
+            tensors: tensors.to_vec(),
+        }))
+    }
+}
+
+/// [`TapSession`] returning the requested outputs in the requested order.
+struct Tapped {
+    session: TapSession,
+    tensors: Vec<String>,
+}
+
+impl TappedSession for Tapped {
+    fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
+        let mut found: Vec<Option<Output>> = vec![None; self.tensors.len()];
+        let wanted = &self.tensors;
+        self.session.run_all(batch, &mut |outputs| {
+            for (name, values) in outputs {
+                if let Some(i) = wanted.iter().position(|t| t == name) {
+                    found[i] = Some(Output {
+                        data: values.to_vec(),
+                        dims: vec![values.len()],
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        found
+            .into_iter()
+            .zip(wanted)
+            .map(|(o, name)| {
+                o.ok_or_else(|| AdapterError::Run {
+                    backend: BACKEND,
+                    reason: format!("{name} is not a float32 output of the model"),
+                })
+            })
+            .collect()
     }
 }

@@ -19,6 +19,7 @@
 pub mod bias;
 pub mod bn_fold;
 pub mod convention;
+pub mod debug;
 pub mod dynamic;
 pub mod error;
 pub mod fixed_point;

@@ -1,6 +1,8 @@
 //! The [`Backend`] implementation.
 
-use qbench_core::{AdapterError, Artifact, Backend, Format, LoadOptions, Session, Support};
+use qbench_core::{
+    AdapterError, Artifact, Backend, Format, LoadOptions, Session, Support, TappedSession,
+};
 
 use crate::error;
 use crate::session::TractSession;
@@ -38,6 +40,28 @@ impl TractBackend {
         let executor =
             threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
         let plan = model::compile(artifact, &dims, executor)?;
+        TractSession::new(plan, dims, threads)
+    }
+}
+
+impl TractBackend {
+    fn load_tapped_session(
+        &self,
+        artifact: &Artifact,
+        tensors: &[String],
+        opts: &LoadOptions,
+    ) -> Result<TractSession, AdapterError> {
+        if let Support::Unsupported(reason) = self.supports(artifact) {
+            return Err(AdapterError::Unsupported {
+                backend: error::BACKEND,
+                reason,
+            });
+        }
+        let dims = artifact.input.dims(opts.batch.max(1));
+        let threads = threads::effective_threads(opts.threads);
+        let executor =
+            threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
+        let plan = model::compile_outputs(artifact, &dims, executor, tensors)?;
         TractSession::new(plan, dims, threads)
     }
 }
@@ -89,5 +113,14 @@ impl Backend for TractBackend {
         opts: &LoadOptions,
     ) -> Result<Box<dyn Session>, AdapterError> {
         Ok(Box::new(self.load_session(artifact, opts)?))
+    }
+
+    fn load_tapped(
+        &self,
+        artifact: &Artifact,
+        tensors: &[String],
+        opts: &LoadOptions,
+    ) -> Result<Box<dyn TappedSession>, AdapterError> {
+        Ok(Box::new(self.load_tapped_session(artifact, tensors, opts)?))
     }
 }

@@ -16,6 +16,21 @@ pub(crate) fn compile(
     dims: &[usize],
     executor: Executor,
 ) -> Result<Arc<TypedRunnableModel>, AdapterError> {
+    compile_outputs(
+        artifact,
+        dims,
+        executor,
+        std::slice::from_ref(&artifact.output),
+    )
+}
+
+/// Like [`compile`], keeping the named outputs, in that order.
+pub(crate) fn compile_outputs(
+    artifact: &Artifact,
+    dims: &[usize],
+    executor: Executor,
+    outputs: &[String],
+) -> Result<Arc<TypedRunnableModel>, AdapterError> {
     let path = artifact.path.as_path();
     // Intermediate `value_info` is only a hint, and exporters write it with their own symbols
     // (ONNX Runtime's quantization tool declares `N x 16 x 28 x 28` beside an input qbench fixes
@@ -29,9 +44,12 @@ pub(crate) fn compile(
     model
         .set_input_fact(input, f32::fact(dims).into())
         .map_err(|e| error::load(path, "cannot set the input shape", &e))?;
-    let output = output_outlet(&model, path, &artifact.output)?;
+    let outlets = outputs
+        .iter()
+        .map(|o| output_outlet(&model, path, o))
+        .collect::<Result<Vec<_>, _>>()?;
     model
-        .select_output_outlets(&[output])
+        .select_output_outlets(&outlets)
         .map_err(|e| error::load(path, "cannot select the output", &e))?;
 
     let unimplemented = unimplemented_ops(&model);

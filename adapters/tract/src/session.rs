@@ -1,6 +1,6 @@
 //! A compiled tract plan and its reusable run state.
 
-use qbench_core::{AdapterError, Batch, Output, Session};
+use qbench_core::{AdapterError, Batch, Output, Session, TappedSession};
 use tract_onnx::prelude::*;
 
 use crate::error;
@@ -39,8 +39,9 @@ impl TractSession {
     }
 }
 
-impl Session for TractSession {
-    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
+impl TractSession {
+    /// Runs one batch and returns every output of the plan, in order.
+    fn run_outputs(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
         if batch.dims != self.dims.as_slice() {
             return Err(error::run_msg(format!(
                 "input shape {:?} differs from the compiled shape {:?}",
@@ -53,19 +54,35 @@ impl Session for TractSession {
             .state
             .run(tvec!(input.into_tvalue()))
             .map_err(|e| error::run("inference", &e))?;
-        let output = outputs
+        outputs
+            .into_iter()
+            .map(|output| {
+                let output = output
+                    .cast_to::<f32>()
+                    .map_err(|e| error::run("cannot read the output", &e))?;
+                let view = output
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| error::run("cannot read the output", &e))?;
+                Ok(Output {
+                    data: view.iter().copied().collect(),
+                    dims: output.shape().to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl TappedSession for TractSession {
+    fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
+        self.run_outputs(batch)
+    }
+}
+
+impl Session for TractSession {
+    fn run(&mut self, batch: &Batch) -> Result<Output, AdapterError> {
+        self.run_outputs(batch)?
             .into_iter()
             .next()
-            .ok_or_else(|| error::run_msg("the model produced no output".into()))?;
-        let output = output
-            .cast_to::<f32>()
-            .map_err(|e| error::run("cannot read the output", &e))?;
-        let view = output
-            .to_plain_array_view::<f32>()
-            .map_err(|e| error::run("cannot read the output", &e))?;
-        Ok(Output {
-            data: view.iter().copied().collect(),
-            dims: output.shape().to_vec(),
-        })
+            .ok_or_else(|| error::run_msg("the model produced no output".into()))
     }
 }

@@ -379,6 +379,122 @@ pub fn bars(
     d.finish()
 }
 
+/// One series of a [`lines`] chart: its name and `(x, y, label)` points in x order.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64, String)>,
+}
+
+/// A line chart on linear axes (each series joined in x order, points marked); the `label`s
+/// of the `marked` lowest points of the first series are written beside them.
+pub fn lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    marked: usize,
+) -> String {
+    let (w, left, right, bottom) = (980.0, 70.0, 30.0, 60.0);
+    // Legend entries flow left to right, wrapping at the chart's width.
+    let mut legend = Vec::new();
+    let (mut lx, mut row) = (left, 0usize);
+    for s in series {
+        let width = 40.0 + text_width(&s.name, 13.0);
+        if lx + width > w - right && lx > left {
+            (lx, row) = (left, row + 1);
+        }
+        legend.push((lx, row));
+        lx += width;
+    }
+    let top = 52.0 + 20.0 * (row + 1) as f64;
+    let h = top + 380.0 + bottom;
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let mut d = Doc::new(w, h, title);
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    let (y0, y1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.1), b.max(p.1))
+    });
+    if !x0.is_finite() {
+        d.text(w / 2.0, h / 2.0, 14.0, "middle", "no data", "");
+        return d.finish();
+    }
+    let (x1, y0) = (x1.max(x0 + 1.0), y0.min(0.0));
+    let ty = ticks(y0, y1.max(y0 + 1.0), 6);
+    let ytop = ty.last().copied().unwrap_or(y1).max(y1);
+    let tx = ticks(x0, x1, 10);
+    let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
+    let sy = |y: f64| top + ph - (y - y0) / (ytop - y0) * ph;
+    for t in ty.iter().filter(|t| **t >= y0) {
+        let y = sy(*t);
+        d.line(left, y, left + pw, y, "stroke=\"#e5e5e5\"");
+        d.text(left - 8.0, y + 4.0, 12.0, "end", &fmt_tick(*t), "");
+    }
+    for t in tx.iter().filter(|t| **t >= x0 && **t <= x1) {
+        d.text(sx(*t), top + ph + 18.0, 12.0, "middle", &fmt_tick(*t), "");
+    }
+    for (i, s) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let path: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p.0), sy(p.1)))
+            .collect();
+        let _ = writeln!(
+            d.out,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
+            path.join(" ")
+        );
+        for p in &s.points {
+            let _ = writeln!(
+                d.out,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{colour}\"><title>{}: {:.1}</title></circle>",
+                sx(p.0),
+                sy(p.1),
+                esc(&p.2),
+                p.1
+            );
+        }
+    }
+    if let Some(first) = series.first() {
+        let mut low: Vec<&(f64, f64, String)> = first.points.iter().collect();
+        low.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for p in low.into_iter().take(marked) {
+            d.text(
+                sx(p.0) + 6.0,
+                sy(p.1) + 14.0,
+                10.0,
+                "start",
+                &p.2,
+                "fill=\"#333\"",
+            );
+        }
+    }
+    d.line(left, top + ph, left + pw, top + ph, "stroke=\"black\"");
+    d.line(left, top, left, top + ph, "stroke=\"black\"");
+    d.text(left + pw / 2.0, h - 18.0, 14.0, "middle", x_label, "");
+    d.text(
+        18.0,
+        top + ph / 2.0,
+        14.0,
+        "middle",
+        y_label,
+        &format!("transform=\"rotate(-90 18 {:.1})\"", top + ph / 2.0),
+    );
+    for (i, (s, (x, row))) in series.iter().zip(legend).enumerate() {
+        let y = 44.0 + 20.0 * row as f64;
+        let _ = writeln!(
+            d.out,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"14\" height=\"12\" fill=\"{}\"/>",
+            PALETTE[i % PALETTE.len()]
+        );
+        d.text(x + 20.0, y + 11.0, 13.0, "start", &s.name, "");
+    }
+    d.finish()
+}
+
 /// Indices of the points on the Pareto front: no other point is both at least as fast and at
 /// least as accurate, and strictly better in one.
 pub fn pareto_front(points: &[Point]) -> Vec<usize> {
