@@ -52,7 +52,7 @@ const HEADER: [&str; 11] = [
     "SQNR here (dB)",
     "SQNR alone (dB)",
     "cosine",
-    "max |error|",
+    "max abs error",
     "output SQNR, only this (dB)",
     "top-1 change, only this",
 ];
