@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use qbench_core::Artifact;
+use qbench_core::Format;
 use qbench_onnx::Model;
+use qbench_quant::overrides::{apply_overrides, Override};
 use qbench_quant::prepare;
 
 use crate::calibration::CandleCalibration;
@@ -33,6 +35,14 @@ pub struct NotMade {
     pub status: crate::record::Status,
     pub reason: String,
 }
+
+impl std::fmt::Display for NotMade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for NotMade {}
 
 /// A technique's artifact, or why it could not be made.
 pub struct Prepared {
@@ -79,6 +89,11 @@ pub fn prepare(
     if techniques.is_empty() {
         return Ok(list);
     }
+    let overrides: Vec<Override> = scenario
+        .overrides
+        .iter()
+        .map(|o| o.parse())
+        .collect::<std::result::Result<_, _>>()?;
     let dir = out.join("artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // ONNX Runtime's pre-processing before quantizing (constants, no-ops, batch-norm folding);
@@ -114,7 +129,10 @@ pub fn prepare(
                 let per_pass = *per_pass;
                 let mut timed =
                     TimedSource::new(source.as_mut(), per_pass).sharing_minmax(&mut minmax);
-                let q = t.apply(&model, &mut timed).map_err(anyhow::Error::from);
+                let q = t
+                    .apply(&model, &mut timed)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|q| with_overrides(&model, q, &overrides));
                 timing = Some(Timing {
                     calibration_ms: timed.calibration.as_secs_f64() * 1e3,
                     calibration_images: timed.images,
@@ -139,6 +157,13 @@ pub fn prepare(
             ))
         });
         let ms = start.elapsed().as_secs_f64() * 1e3;
+        let made = made.map_err(|e| match e.downcast::<NotMade>() {
+            Ok(n) => n,
+            Err(e) => NotMade {
+                status: crate::record::Status::Failed,
+                reason: format!("quantization failed: {e:#}"),
+            },
+        });
         let (artifact, notes, packed_bytes) = match made {
             Ok((a, notes, packed)) => (
                 Ok(a),
@@ -152,14 +177,7 @@ pub fn prepare(
                 ),
                 packed,
             ),
-            Err(e) => (
-                Err(NotMade {
-                    status: crate::record::Status::Failed,
-                    reason: format!("quantization failed: {e:#}"),
-                }),
-                None,
-                None,
-            ),
+            Err(n) => (Err(n), None, None),
         };
         list.push(Prepared {
             technique: t.name().into(),
@@ -173,6 +191,37 @@ pub fn prepare(
         });
     }
     Ok(list)
+}
+
+/// Applies the run's per-node overrides to a technique's output: QDQ artifacts are rewritten
+/// (their notes list what changed); other formats cannot take them and are `unsupported`.
+fn with_overrides(
+    fp32: &Model,
+    mut q: qbench_quant::recipe::Quantized,
+    overrides: &[Override],
+) -> Result<qbench_quant::recipe::Quantized> {
+    if overrides.is_empty() {
+        return Ok(q);
+    }
+    if !matches!(q.format, Format::Qdq | Format::Qdq16) {
+        return Err(anyhow::Error::new(NotMade {
+            status: crate::record::Status::Unsupported,
+            reason: format!(
+                "per-node overrides apply to QDQ artifacts; this technique writes {:?}",
+                q.format
+            ),
+        }));
+    }
+    let (model, applied) = apply_overrides(fp32, &q.model, overrides)?;
+    q.model = model;
+    q.notes.push(format!("overrides: {}", applied.join("; ")));
+    if q.packed_bytes.is_some() {
+        // The packed size assumed the recipe's widths everywhere.
+        q.packed_bytes = None;
+        q.notes
+            .push("packed size not computed: overrides change the layers' widths".into());
+    }
+    Ok(q)
 }
 
 /// A boxed calibration source and the samples of one pass.

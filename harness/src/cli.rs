@@ -71,6 +71,12 @@ pub struct CompareArgs {
     /// Techniques to run, comma-separated [default: all; see the README's recipe table].
     #[arg(long, value_delimiter = ',')]
     pub techniques: Vec<String>,
+    /// Per-node precision of every QDQ technique (repeatable; added to the scenario's
+    /// `overrides`): SELECTOR=PRECISION, the selector a node name, a name pattern with `*` or
+    /// op:TYPE, the precision float, int16, int8, int4, per-channel or per-tensor (e.g.
+    /// stem=float, block0.*=int16, op:Gemm=per-tensor).
+    #[arg(long = "override", value_name = "SELECTOR=PRECISION")]
+    pub overrides: Vec<qbench_quant::overrides::Override>,
     /// An already-quantized model to measure as a row of its own (repeatable): a QAT model
     /// exported by PyTorch, a tf2onnx conversion, ONNX Runtime's tool output. It must take the
     /// FP32 model's inputs and give its output; its format is read from the graph.
@@ -153,6 +159,9 @@ pub struct DebugArgs {
     /// Runtime whose arithmetic is measured.
     #[arg(long, default_value = "ort")]
     pub backend: String,
+    /// Per-node precision overrides of the technique (repeatable, as `compare --override`).
+    #[arg(long = "override", value_name = "SELECTOR=PRECISION")]
+    pub overrides: Vec<qbench_quant::overrides::Override>,
     /// Calibration samples to run [default: the whole calibration split].
     #[arg(long, value_name = "N")]
     pub samples: Option<usize>,

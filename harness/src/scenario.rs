@@ -40,6 +40,10 @@ pub struct Scenario {
     /// Already-quantized models from other tools, measured as rows of their own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<crate::imported::ImportedSpec>,
+    /// Per-node precision overrides (`SELECTOR=PRECISION`, e.g. `stem=float`) applied to every
+    /// QDQ technique's artifact; `compare --override` adds to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     /// Directory the scenario's relative paths are resolved against (set when loading).
     #[serde(default)]
     pub dir: PathBuf,
@@ -247,6 +251,9 @@ impl Scenario {
 
     /// Checks what can be checked without opening the model or the data.
     pub fn validate(&self) -> Result<()> {
+        for o in &self.overrides {
+            o.parse::<qbench_quant::overrides::Override>()?;
+        }
         let m = &self.model;
         let given = [
             !m.path.as_os_str().is_empty(),

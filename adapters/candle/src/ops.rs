@@ -51,6 +51,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Sqrt",
     "Neg",
     "Abs",
+    "Round",
     "Reciprocal",
     "Softmax",
     "Dropout",
@@ -350,6 +351,8 @@ pub fn run(node: &Node, inputs: &[Option<&Tensor>], types: &NodeTypes) -> R<Vec<
         "Sqrt" => one(arg(0)?.sqrt().map_err(e)?),
         "Neg" => one(arg(0)?.neg().map_err(e)?),
         "Abs" => one(arg(0)?.abs().map_err(e)?),
+        // ONNX Round: halves to even, as QuantizeLinear rounds.
+        "Round" => one(crate::tensor_util::round_half_even(arg(0)?)?),
         "Reciprocal" => one(arg(0)?.recip().map_err(e)?),
         "Softmax" => one(act::softmax(node, arg(0)?)?),
         "Dropout" => one(act::dropout(node, arg(0)?, opt(2))?),

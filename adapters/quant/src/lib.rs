@@ -27,6 +27,7 @@ pub mod ggml;
 pub mod granularity;
 pub mod midrise;
 pub mod observer;
+pub mod overrides;
 pub mod params;
 pub mod prepare;
 pub mod qdq;

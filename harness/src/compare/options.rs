@@ -55,7 +55,7 @@ fn latency_rule(args: &CompareArgs, base: IterationRule) -> Result<IterationRule
 
 pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
     // `from_model` resolves the model's input itself (its synthetic data take that shape).
-    let scenario = match &args.model {
+    let mut scenario = match &args.model {
         Some(model) => {
             crate::model_scenario::from_model(model, args.eval_samples, &args.input_shape)?
         }
@@ -65,6 +65,9 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
             s
         }
     };
+    scenario
+        .overrides
+        .extend(args.overrides.iter().map(ToString::to_string));
     let known = registry::backend_names();
     // The registry is the one list of backends: no flag means all of them.
     let backends: Vec<String> = if args.backends.is_empty() {
@@ -132,7 +135,6 @@ pub(super) fn options(dir: &Path, args: &CompareArgs) -> Result<Options> {
         bail!("--rounds must be at least 1");
     }
     let latency_rule = latency_rule(args, mode.latency)?;
-    let mut scenario = scenario;
     if let Some(n) = mode.calibration_samples {
         // The children read the calibration split from the scenario they are handed.
         let split = crate::scenario::cap_split(scenario.data.calibration.split.as_ref(), n);

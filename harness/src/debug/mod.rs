@@ -113,7 +113,10 @@ pub fn run(dir: &Path, args: &DebugArgs) -> Result<()> {
 
 /// Quantizes, matches and measures; writes nothing but the artifact.
 pub fn build(dir: &Path, args: &DebugArgs) -> Result<DebugReport> {
-    let scenario = Scenario::load_resolved(dir, &args.scenario)?;
+    let mut scenario = Scenario::load_resolved(dir, &args.scenario)?;
+    scenario
+        .overrides
+        .extend(args.overrides.iter().map(ToString::to_string));
     let backend = registry::backend(&args.backend).ok_or_else(|| {
         anyhow!(
             "unknown backend '{}' (known: {})",

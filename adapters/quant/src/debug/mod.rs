@@ -17,4 +17,4 @@ mod weight_matching;
 
 pub use activation_matching::{activation_matching, ActivationPair};
 pub use error_stats::ErrorStats;
-pub use weight_matching::{weight_matching, WeightMatch};
+pub use weight_matching::{tensor_f32, weight_matching, WeightMatch};
