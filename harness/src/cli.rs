@@ -22,6 +22,9 @@ pub enum Command {
     Compare(Box<CompareArgs>),
     /// Train a scenario's model with candle and export it to ONNX (release build advised).
     Train(TrainArgs),
+    /// The fastest (or smallest) configuration that keeps top-1 within a bound: recipes and
+    /// per-layer precision, decided on the calibration split, then measured by `compare`.
+    Tune(TuneArgs),
     /// Where a technique loses accuracy: every quantized weight and activation against its FP32
     /// counterpart on the calibration split, and the output error when it alone is quantized.
     Debug(DebugArgs),
@@ -175,6 +178,41 @@ pub struct DebugArgs {
     #[arg(long, value_enum, default_value_t = DebugFormat::Table)]
     pub format: DebugFormat,
     /// Folder for the report files [default: results/<scenario>/debug].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Scenario to tune (see `qbench scenarios`).
+    #[arg(long, default_value = "resnet")]
+    pub scenario: String,
+    /// Largest top-1 drop against FP32 to accept, in points, on the tuning split.
+    #[arg(long, value_name = "POINTS")]
+    pub max_drop: f64,
+    /// What to minimize among the configurations that keep the bound.
+    #[arg(long, value_enum, default_value_t = crate::tune::Objective::Latency)]
+    pub objective: crate::tune::Objective,
+    /// The runtime the model will be deployed on (latency and accuracy are measured there).
+    #[arg(long, default_value = "ort")]
+    pub backend: String,
+    /// Recipes to start from, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub techniques: Vec<String>,
+    /// Tuning samples: the first N of the calibration split [default: all of it].
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Most layers one fallback search returns to higher precision.
+    #[arg(long, default_value_t = 8)]
+    pub max_fallbacks: usize,
+    /// Measure the result with `compare --quick` (1,000 evaluation images, short latency runs).
+    #[arg(long)]
+    pub quick: bool,
+    /// Decide only; do not run `compare` on the evaluation split.
+    #[arg(long)]
+    pub no_evaluate: bool,
+    /// Folder for the tuned artifact, the candidates and the evaluation [default:
+    /// results/<scenario>/tune].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }

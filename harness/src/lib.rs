@@ -40,3 +40,4 @@ pub mod thresholds;
 pub mod timed_source;
 pub mod train_cmd;
 pub mod train_qat;
+pub mod tune;

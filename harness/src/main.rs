@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => qbench::compare::run(&dir, args),
         Command::Train(args) => qbench::train_cmd::run(&dir, args),
         Command::Debug(args) => qbench::debug::run(&dir, args),
+        Command::Tune(args) => qbench::tune::run(&dir, args),
         Command::Init(args) => qbench::model_scenario::init(&dir, args).map(|path| {
             println!(
                 "wrote {}: edit it, then run `qbench compare --scenario {}`",

@@ -11,10 +11,10 @@
 //!
 //! Writes `<out>/<technique>.<backend>.{json,md,svg}` and prints a table ranked by sensitivity.
 
-mod measure;
+pub(crate) mod measure;
 pub mod report;
-mod runner;
-mod split;
+pub(crate) mod runner;
+pub(crate) mod split;
 
 use std::path::Path;
 

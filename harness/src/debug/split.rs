@@ -21,6 +21,8 @@ pub struct Split {
     data: Box<dyn Dataset>,
     pub input: InputSpec,
     pub batch: usize,
+    /// The model's fixed batch size, if it has one (it then runs at that batch only).
+    pub fixed_batch: Option<usize>,
     pub samples: usize,
     /// Labels of the samples, when the split has them and the metric is top-1.
     pub labels: Option<Vec<u32>>,
@@ -47,6 +49,7 @@ impl Split {
             crate::scenario::MetricKind::Fidelity => None,
         };
         Ok(Split {
+            fixed_batch: scenario.model.fixed_batch,
             batch: scenario
                 .model
                 .fixed_batch

@@ -1,0 +1,125 @@
+//! Measuring one candidate on the chosen backend: top-1 on the tuning split and the median of a
+//! short batch-1 latency run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use qbench_core::{Backend, Format};
+use qbench_onnx::Model;
+
+use crate::debug::runner::Plain;
+use crate::debug::split::Split;
+
+/// Warm-up and timed runs of a candidate's latency measurement.
+const WARMUP: usize = 10;
+const TIMED: usize = 100;
+
+/// A candidate's figures.
+pub struct Probed {
+    pub top1: f64,
+    pub latency_ms: f64,
+    pub size_bytes: u64,
+}
+
+/// Top-1 (percent) of `model` on the tuning split, run at the split's batch.
+pub fn top1(
+    backend: &dyn Backend,
+    split: &Split,
+    model: &Model,
+    path: &Path,
+    format: Format,
+    output: &str,
+) -> Result<f64> {
+    let mut s = Plain::load(
+        backend,
+        model,
+        path,
+        format,
+        &split.input,
+        output,
+        split.batch,
+    )?;
+    let mut hits = 0;
+    for k in 0..split.len() {
+        let b = split.get(k)?;
+        let y = s.run(&b)?;
+        match split.hits(&b, &y) {
+            Some(h) => hits += h,
+            None => bail!("the tuning split has no labels: tune needs a top-1 metric"),
+        }
+    }
+    Ok(100.0 * hits as f64 / split.samples as f64)
+}
+
+/// Median latency (ms) of `TIMED` batch-1 runs after `WARMUP`, on the first tuning sample (a
+/// model with a fixed batch runs at that batch).
+pub fn latency_ms(
+    backend: &dyn Backend,
+    split: &Split,
+    model: &Model,
+    path: &Path,
+    format: Format,
+    output: &str,
+) -> Result<f64> {
+    let n = split.fixed_batch.unwrap_or(1);
+    let b = split.get(0)?;
+    let one = crate::debug::split::SplitBatch {
+        start: 0,
+        real: n.min(split.samples),
+        data: b.data[..b.data.len() / b.dims[0] * n].to_vec(),
+        dims: split.input.dims(n),
+    };
+    let mut s = Plain::load(backend, model, path, format, &split.input, output, n)?;
+    for _ in 0..WARMUP {
+        s.run(&one)?;
+    }
+    let mut t = Vec::with_capacity(TIMED);
+    for _ in 0..TIMED {
+        let start = Instant::now();
+        s.run(&one)?;
+        t.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[TIMED / 2])
+}
+
+/// The artifact's bytes with sub-byte weights counted at 4 bits: integers stored in an int8
+/// container behind a `DequantizeLinear` whose values are 16 levels (all in [-8, 7]: mid-tread;
+/// all odd in [-15, 15]: mid-rise) take half a byte each once packed (what a 4-bit runtime
+/// stores; the file keeps a byte per value).
+pub fn packed_bytes(model: &Model, file_bytes: u64) -> u64 {
+    let g = &model.graph;
+    let sub_byte: u64 = g
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "DequantizeLinear")
+        .filter_map(|n| g.initializer(&n.inputs[0]))
+        .filter_map(|t| t.to_i8().ok())
+        .filter(|v| {
+            v.iter().all(|x| (-8..=7).contains(x))
+                || v.iter().all(|x| (-15..=15).contains(x) && x % 2 != 0)
+        })
+        .map(|v| v.len() as u64)
+        .sum();
+    file_bytes - sub_byte / 2
+}
+
+/// All three figures; the model is written to `path`.
+pub fn probe(
+    backend: &dyn Backend,
+    split: &Split,
+    model: &Model,
+    path: &Path,
+    format: Format,
+    output: &str,
+) -> Result<Probed> {
+    let top1 = top1(backend, split, model, path, format, output)?;
+    let latency_ms = latency_ms(backend, split, model, path, format, output)?;
+    let size_bytes = packed_bytes(model, std::fs::metadata(path)?.len());
+    Ok(Probed {
+        top1,
+        latency_ms,
+        size_bytes,
+    })
+}

@@ -1,0 +1,156 @@
+//! `qbench tune`'s outputs: the candidates table (terminal, Markdown) and the JSON report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use tabled::{builder::Builder, settings::Style};
+
+use super::{Objective, TuneReport};
+use crate::report::write_atomic;
+
+const HEADER: [&str; 8] = [
+    "#",
+    "candidate",
+    "step",
+    "tuning top-1 %",
+    "change (points)",
+    "p50 ms (short run)",
+    "size KiB",
+    "",
+];
+
+fn rows(r: &TuneReport) -> Vec<Vec<String>> {
+    r.candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut mark = Vec::new();
+            if Some(i) == r.best {
+                mark.push("best");
+            }
+            if Some(i) == r.first_passing {
+                mark.push("first passing (INC)");
+            }
+            if !c.passes(r.max_drop) {
+                mark.push("misses the bound");
+            }
+            vec![
+                (i + 1).to_string(),
+                c.name.clone(),
+                c.step.clone(),
+                format!("{:.2}", c.tuning_top1),
+                format!("{:+.2}", c.tuning_drop),
+                format!("{:.3}", c.latency_ms),
+                format!("{:.1}", c.size_bytes as f64 / 1024.0),
+                mark.join(", "),
+            ]
+        })
+        .collect()
+}
+
+fn summary(r: &TuneReport) -> Vec<String> {
+    let name = |i: Option<usize>| i.map_or_else(|| "none".into(), |i| r.candidates[i].name.clone());
+    let mut s = vec![
+        format!(
+            "{} on {} {}: {} within {} points of FP32 ({:.2}% on {} tuning samples, the calibration split); {} candidates in {:.0} s; {}, {} cores ({})",
+            r.scenario,
+            r.backend,
+            r.backend_version,
+            match r.objective {
+                Objective::Latency => "fastest",
+                Objective::Size => "smallest",
+            },
+            r.max_drop,
+            r.fp32_tuning_top1,
+            r.tuning_samples,
+            r.candidates.len(),
+            r.seconds,
+            r.machine.cpu,
+            r.machine.cores,
+            r.machine.isa.join(", ")
+        ),
+        format!("best: {}", name(r.best)),
+        format!("first passing, INC's rule: {}", name(r.first_passing)),
+    ];
+    if let Some(e) = &r.evaluation {
+        let pct = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+        s.push(format!(
+            "evaluation split (row `tuned` of {}): top-1 {}% ({} points against FP32; tuning split {}), p50 {} ms",
+            e.results.display(),
+            pct(e.tuned_top1),
+            e.tuned_drop.map_or_else(|| "-".into(), |d| format!("{d:+.2}")),
+            r.best
+                .map(|i| format!("{:+.2}", r.candidates[i].tuning_drop))
+                .unwrap_or_default(),
+            e.tuned_p50_ms.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
+        ));
+        let mut fixed = e.passing_fixed.clone();
+        fixed.sort_by(|a, b| a.1.total_cmp(&b.1));
+        s.push(format!(
+            "fixed recipes within the bound on the evaluation split, p50 ms: {}",
+            if fixed.is_empty() {
+                "none".into()
+            } else {
+                fixed
+                    .iter()
+                    .map(|(t, p)| format!("{t} {p:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+    }
+    s
+}
+
+/// The terminal report.
+pub fn terminal(r: &TuneReport) -> String {
+    let mut b = Builder::default();
+    b.push_record(HEADER);
+    for row in rows(r) {
+        b.push_record(row);
+    }
+    let mut t = b.build();
+    t.with(Style::sharp());
+    let mut s = summary(r).join("\n");
+    s.push('\n');
+    s.push_str(&t.to_string());
+    s.push('\n');
+    for (what, why) in &r.skipped {
+        s.push_str(&format!("skipped {what}: {why}\n"));
+    }
+    s
+}
+
+/// The Markdown page.
+pub fn markdown(r: &TuneReport) -> String {
+    let mut s = format!("# `qbench tune`: {} on {}\n\n", r.scenario, r.backend);
+    for line in summary(r) {
+        s.push_str(&format!("{line}  \n"));
+    }
+    s.push_str(
+        "\nEvery candidate was measured on the tuning split (the calibration split) on this \
+         backend: top-1 from a run of the whole split, p50 from 100 timed batch-1 runs after 10 \
+         warm-up runs. The evaluation split was read only by the final `compare`.\n\n",
+    );
+    s.push_str(&format!("| {} |\n", HEADER.join(" | ")));
+    s.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
+    for row in rows(r) {
+        s.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    if !r.skipped.is_empty() {
+        s.push('\n');
+        for (what, why) in &r.skipped {
+            s.push_str(&format!("- skipped {what}: {why}\n"));
+        }
+    }
+    s
+}
+
+/// Writes `tune.json` and `tune.md` in `dir` (atomically).
+pub fn write(r: &TuneReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let json = dir.join("tune.json");
+    write_atomic(&json, (serde_json::to_string_pretty(r)? + "\n").as_bytes())?;
+    let md = dir.join("tune.md");
+    write_atomic(&md, markdown(r).as_bytes())?;
+    Ok(vec![json, md])
+}
