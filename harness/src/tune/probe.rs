@@ -11,9 +11,12 @@ use qbench_onnx::Model;
 use crate::debug::runner::Plain;
 use crate::debug::split::Split;
 
-/// Warm-up and timed runs of a candidate's latency measurement.
-const WARMUP: usize = 10;
-const TIMED: usize = 100;
+/// A latency measurement: warm-up runs, then timed runs until both minimums are reached (or the
+/// time cap): 100 runs of a 0.1 ms model are 10 ms, shorter than the machine's noise.
+const WARMUP: usize = 20;
+const MIN_TIMED: usize = 300;
+const MIN_SECONDS: f64 = 0.3;
+const MAX_SECONDS: f64 = 3.0;
 
 /// A candidate's figures.
 pub struct Probed {
@@ -52,8 +55,9 @@ pub fn top1(
     Ok(100.0 * hits as f64 / split.samples as f64)
 }
 
-/// Median latency (ms) of `TIMED` batch-1 runs after `WARMUP`, on the first tuning sample (a
-/// model with a fixed batch runs at that batch).
+/// Median latency (ms) of batch-1 runs on the first tuning sample, after `WARMUP` runs: at
+/// least `MIN_TIMED` runs and `MIN_SECONDS`, at most `MAX_SECONDS` (a model with a fixed batch
+/// runs at that batch).
 pub fn latency_ms(
     backend: &dyn Backend,
     split: &Split,
@@ -74,14 +78,19 @@ pub fn latency_ms(
     for _ in 0..WARMUP {
         s.run(&one)?;
     }
-    let mut t = Vec::with_capacity(TIMED);
-    for _ in 0..TIMED {
+    let mut t = Vec::with_capacity(MIN_TIMED);
+    let begin = Instant::now();
+    loop {
         let start = Instant::now();
         s.run(&one)?;
         t.push(start.elapsed().as_secs_f64() * 1e3);
+        let spent = begin.elapsed().as_secs_f64();
+        if (t.len() >= MIN_TIMED && spent >= MIN_SECONDS) || spent >= MAX_SECONDS {
+            break;
+        }
     }
     t.sort_by(f64::total_cmp);
-    Ok(t[TIMED / 2])
+    Ok(t[t.len() / 2])
 }
 
 /// The artifact's bytes with sub-byte weights counted at 4 bits: integers stored in an int8

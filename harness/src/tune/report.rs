@@ -87,17 +87,43 @@ fn summary(r: &TuneReport) -> Vec<String> {
         let mut fixed = e.passing_fixed.clone();
         fixed.sort_by(|a, b| a.1.total_cmp(&b.1));
         s.push(format!(
-            "fixed recipes within the bound on the evaluation split, p50 ms: {}",
+            "fixed recipes within the bound on the evaluation split, p50 ms [95% CI]: {}",
             if fixed.is_empty() {
                 "none".into()
             } else {
                 fixed
                     .iter()
-                    .map(|(t, p)| format!("{t} {p:.3}"))
+                    .map(|(t, p, ci)| format!("{t} {p:.3} [{:.3},{:.3}]", ci[0], ci[1]))
                     .collect::<Vec<_>>()
                     .join(", ")
             }
         ));
+        if let (Some(p), Some(ci)) = (e.tuned_p50_ms, e.tuned_p50_ci95) {
+            let faster: Vec<String> = fixed
+                .iter()
+                .filter(|f| f.1 < p)
+                .map(|(t, q, fci)| {
+                    format!(
+                        "{t} ({q:.3} ms, {})",
+                        if fci[1] < ci[0] {
+                            "faster beyond both 95% intervals"
+                        } else {
+                            "intervals overlap: not distinguishable"
+                        }
+                    )
+                })
+                .collect();
+            s.push(format!(
+                "tuned p50 {p:.3} ms [{:.3},{:.3}]; fixed recipes within the bound with a lower p50: {}",
+                ci[0],
+                ci[1],
+                if faster.is_empty() {
+                    "none".into()
+                } else {
+                    faster.join(", ")
+                }
+            ));
+        }
     }
     s
 }
@@ -129,8 +155,9 @@ pub fn markdown(r: &TuneReport) -> String {
     }
     s.push_str(
         "\nEvery candidate was measured on the tuning split (the calibration split) on this \
-         backend: top-1 from a run of the whole split, p50 from 100 timed batch-1 runs after 10 \
-         warm-up runs. The evaluation split was read only by the final `compare`.\n\n",
+         backend: top-1 from a run of the whole split, p50 from at least 300 timed batch-1 runs and \
+         0.3 s after 20 warm-up runs; the four fastest passing candidates are measured again in \
+         eight interleaved rounds and keep the median. The evaluation split was read only by the final `compare`.\n\n",
     );
     s.push_str(&format!("| {} |\n", HEADER.join(" | ")));
     s.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
