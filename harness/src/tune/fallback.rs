@@ -48,7 +48,8 @@ fn ranked_layers(s: &Search) -> Result<Vec<(String, &'static str)>> {
         .into_iter()
         .map(|e| {
             let w = weights.iter().find(|w| w.node == e.node && w.input == 1);
-            let sub_byte = w.is_some_and(|w| w.stored_range.0 >= -8 && w.stored_range.1 <= 7);
+            // 4-bit mid-tread [-8, 7] or mid-rise (odd integers in [-15, 15]).
+            let sub_byte = w.is_some_and(|w| w.stored_range.0 >= -15 && w.stored_range.1 <= 15);
             (e.node.clone(), if sub_byte { "int8" } else { "float" })
         })
         .collect())

@@ -46,9 +46,18 @@ pub struct Evaluation {
     pub tuned_drop: Option<f64>,
     pub tuned_p50_ms: Option<f64>,
     pub tuned_p50_ci95: Option<[f64; 2]>,
-    /// Fixed recipes that keep the bound on the evaluation split, with their p50 (ms) and its
-    /// 95% interval.
-    pub passing_fixed: Vec<(String, f64, [f64; 2])>,
+    /// Fixed recipes that keep the bound on the evaluation split.
+    pub passing_fixed: Vec<FixedRow>,
+}
+
+/// A fixed recipe's row of the evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FixedRow {
+    pub technique: String,
+    pub p50_ms: f64,
+    pub p50_ci95: [f64; 2],
+    /// The artifact's bytes, 4-bit weights counted packed (as the candidates' sizes).
+    pub size_bytes: u64,
 }
 
 /// Everything `tune` decided and measured.
@@ -416,7 +425,19 @@ fn evaluate(
             .filter(|r| points(r).is_some_and(|d| d >= -max_drop))
             .filter_map(|r| {
                 let l = r.latency_ms.as_ref()?;
-                Some((r.technique.clone(), l.p50, l.p50_ci95))
+                let file = results
+                    .join("artifacts")
+                    .join(format!("{}.onnx", r.technique));
+                let size = Model::load(&file)
+                    .ok()
+                    .map(|m| probe::packed_bytes(&m, r.size_bytes.unwrap_or(0)))
+                    .or(r.size_bytes)?;
+                Some(FixedRow {
+                    technique: r.technique.clone(),
+                    p50_ms: l.p50,
+                    p50_ci95: l.p50_ci95,
+                    size_bytes: size,
+                })
             })
             .collect(),
     })

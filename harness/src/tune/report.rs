@@ -85,47 +85,73 @@ fn summary(r: &TuneReport) -> Vec<String> {
             e.tuned_p50_ms.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
         ));
         let mut fixed = e.passing_fixed.clone();
-        fixed.sort_by(|a, b| a.1.total_cmp(&b.1));
-        s.push(format!(
-            "fixed recipes within the bound on the evaluation split, p50 ms [95% CI]: {}",
-            if fixed.is_empty() {
-                "none".into()
-            } else {
-                fixed
-                    .iter()
-                    .map(|(t, p, ci)| format!("{t} {p:.3} [{:.3},{:.3}]", ci[0], ci[1]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        ));
-        if let (Some(p), Some(ci)) = (e.tuned_p50_ms, e.tuned_p50_ci95) {
-            let faster: Vec<String> = fixed
-                .iter()
-                .filter(|f| f.1 < p)
-                .map(|(t, q, fci)| {
-                    format!(
-                        "{t} ({q:.3} ms, {})",
-                        if fci[1] < ci[0] {
-                            "faster beyond both 95% intervals"
-                        } else {
-                            "intervals overlap: not distinguishable"
-                        }
-                    )
-                })
-                .collect();
-            s.push(format!(
-                "tuned p50 {p:.3} ms [{:.3},{:.3}]; fixed recipes within the bound with a lower p50: {}",
-                ci[0],
-                ci[1],
-                if faster.is_empty() {
-                    "none".into()
-                } else {
-                    faster.join(", ")
+        match r.objective {
+            Objective::Latency => {
+                fixed.sort_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms));
+                s.push(format!(
+                    "fixed recipes within the bound on the evaluation split, p50 ms [95% CI]: {}",
+                    list(fixed.iter().map(|f| {
+                        format!(
+                            "{} {:.3} [{:.3},{:.3}]",
+                            f.technique, f.p50_ms, f.p50_ci95[0], f.p50_ci95[1]
+                        )
+                    }))
+                ));
+                if let (Some(p), Some(ci)) = (e.tuned_p50_ms, e.tuned_p50_ci95) {
+                    let faster = fixed.iter().filter(|f| f.p50_ms < p).map(|f| {
+                        format!(
+                            "{} ({:.3} ms, {})",
+                            f.technique,
+                            f.p50_ms,
+                            if f.p50_ci95[1] < ci[0] {
+                                "faster beyond both 95% intervals"
+                            } else {
+                                "intervals overlap: not distinguishable"
+                            }
+                        )
+                    });
+                    s.push(format!(
+                        "tuned p50 {p:.3} ms [{:.3},{:.3}]; fixed recipes within the bound with a \
+                         lower p50: {}",
+                        ci[0],
+                        ci[1],
+                        list(faster)
+                    ));
                 }
-            ));
+            }
+            Objective::Size => {
+                fixed.sort_by_key(|f| f.size_bytes);
+                s.push(format!(
+                    "fixed recipes within the bound on the evaluation split, KiB (4-bit weights \
+                     counted packed): {}",
+                    list(fixed.iter().map(|f| {
+                        format!("{} {:.1}", f.technique, f.size_bytes as f64 / 1024.0)
+                    }))
+                ));
+                if let Some(b) = r.best {
+                    let size = r.candidates[b].size_bytes;
+                    let smaller = fixed.iter().filter(|f| f.size_bytes < size).map(|f| {
+                        format!("{} ({:.1} KiB)", f.technique, f.size_bytes as f64 / 1024.0)
+                    });
+                    s.push(format!(
+                        "tuned {:.1} KiB packed; fixed recipes within the bound that are smaller: {}",
+                        size as f64 / 1024.0,
+                        list(smaller)
+                    ));
+                }
+            }
         }
     }
     s
+}
+
+fn list(items: impl Iterator<Item = String>) -> String {
+    let v: Vec<String> = items.collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The terminal report.
