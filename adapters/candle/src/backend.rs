@@ -2,6 +2,7 @@
 
 use qbench_core::{
     AdapterError, Artifact, Backend, Batch, LoadOptions, Output, Session, Support, TappedSession,
+    TensorPicker,
 };
 use qbench_onnx::Model;
 
@@ -122,27 +123,12 @@ struct Tapped {
 
 impl TappedSession for Tapped {
     fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
-        let mut found: Vec<Option<Output>> = vec![None; self.tensors.len()];
-        let wanted = &self.tensors;
+        let mut picker = TensorPicker::new(&self.tensors);
         self.session.run_visit(batch, &mut |name, values| {
-            if let Some(i) = wanted.iter().position(|t| t == name) {
-                found[i] = Some(Output {
-                    data: values.to_vec(),
-                    dims: vec![values.len()],
-                });
-            }
+            picker.offer(name, values);
             Ok(())
         })?;
-        found
-            .into_iter()
-            .zip(wanted)
-            .map(|(o, name)| {
-                o.ok_or_else(|| AdapterError::Run {
-                    backend: NAME,
-                    reason: format!("{name} is not computed by the model"),
-                })
-            })
-            .collect()
+        picker.finish(NAME, "is not computed by the model")
     }
 }
 

@@ -102,6 +102,47 @@ pub trait TappedSession {
     fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError>;
 }
 
+/// Keeps the requested tensors, in the requested order, from a run that shows its tensors by
+/// name (for [`TappedSession`] implementations).
+pub struct TensorPicker<'a> {
+    wanted: &'a [String],
+    found: Vec<Option<Output>>,
+}
+
+impl<'a> TensorPicker<'a> {
+    /// Picks `wanted`.
+    pub fn new(wanted: &'a [String]) -> Self {
+        TensorPicker {
+            wanted,
+            found: vec![None; wanted.len()],
+        }
+    }
+
+    /// Offers one tensor of the run (kept, flattened, if it is wanted).
+    pub fn offer(&mut self, name: &str, values: &[f32]) {
+        if let Some(i) = self.wanted.iter().position(|t| t == name) {
+            self.found[i] = Some(Output {
+                data: values.to_vec(),
+                dims: vec![values.len()],
+            });
+        }
+    }
+
+    /// The wanted tensors; one the run did not show is an error saying `why` after its name.
+    pub fn finish(self, backend: &'static str, why: &str) -> Result<Vec<Output>, AdapterError> {
+        self.found
+            .into_iter()
+            .zip(self.wanted)
+            .map(|(o, name)| {
+                o.ok_or_else(|| AdapterError::Run {
+                    backend,
+                    reason: format!("{name} {why}"),
+                })
+            })
+            .collect()
+    }
+}
+
 /// A prepared model.
 pub trait Session {
     /// Runs one batch.
@@ -111,6 +152,22 @@ pub trait Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_picker_keeps_the_wanted_tensors_in_order_and_names_a_missing_one() {
+        let wanted = vec!["b".to_string(), "a".to_string()];
+        let mut p = TensorPicker::new(&wanted);
+        p.offer("a", &[1.0]);
+        p.offer("c", &[9.0]);
+        p.offer("b", &[2.0, 3.0]);
+        let got = p.finish("test", "is missing").unwrap();
+        assert_eq!(got[0].data, [2.0, 3.0]);
+        assert_eq!(got[1].data, [1.0]);
+        let mut p = TensorPicker::new(&wanted);
+        p.offer("a", &[1.0]);
+        let e = p.finish("test", "is missing").unwrap_err().to_string();
+        assert!(e.contains("b is missing"), "{e}");
+    }
 
     #[test]
     fn argmax_per_row() {

@@ -9,7 +9,9 @@ mod backend;
 mod error;
 
 pub use artifact::{Artifact, Format, InputSpec};
-pub use backend::{Backend, Batch, LoadOptions, Output, Session, Support, TappedSession};
+pub use backend::{
+    Backend, Batch, LoadOptions, Output, Session, Support, TappedSession, TensorPicker,
+};
 pub use error::AdapterError;
 
 /// The `tract-onnx` version in the workspace's `Cargo.lock` (tract has no version constant).

@@ -2,7 +2,7 @@
 
 use qbench_core::{
     AdapterError, Artifact, Backend, Batch, Format, LoadOptions, Output, Session, Support,
-    TappedSession,
+    TappedSession, TensorPicker,
 };
 
 use crate::runtime::runtime;
@@ -85,28 +85,13 @@ struct Tapped {
 
 impl TappedSession for Tapped {
     fn run_tapped(&mut self, batch: &Batch) -> Result<Vec<Output>, AdapterError> {
-        let mut found: Vec<Option<Output>> = vec![None; self.tensors.len()];
-        let wanted = &self.tensors;
+        let mut picker = TensorPicker::new(&self.tensors);
         self.session.run_all(batch, &mut |outputs| {
             for (name, values) in outputs {
-                if let Some(i) = wanted.iter().position(|t| t == name) {
-                    found[i] = Some(Output {
-                        data: values.to_vec(),
-                        dims: vec![values.len()],
-                    });
-                }
+                picker.offer(name, values);
             }
             Ok(())
         })?;
-        found
-            .into_iter()
-            .zip(wanted)
-            .map(|(o, name)| {
-                o.ok_or_else(|| AdapterError::Run {
-                    backend: BACKEND,
-                    reason: format!("{name} is not a float32 output of the model"),
-                })
-            })
-            .collect()
+        picker.finish(BACKEND, "is not a float32 output of the model")
     }
 }

@@ -22,6 +22,16 @@ impl TractBackend {
         artifact: &Artifact,
         opts: &LoadOptions,
     ) -> Result<TractSession, AdapterError> {
+        self.compile(artifact, opts, std::slice::from_ref(&artifact.output))
+    }
+
+    /// Compiles `artifact` for `opts` with `outputs` as the plan's outputs.
+    fn compile(
+        &self,
+        artifact: &Artifact,
+        opts: &LoadOptions,
+        outputs: &[String],
+    ) -> Result<TractSession, AdapterError> {
         if let Support::Unsupported(reason) = self.supports(artifact) {
             return Err(AdapterError::Unsupported {
                 backend: error::BACKEND,
@@ -34,34 +44,11 @@ impl TractBackend {
                 "batch size must be at least 1".into(),
             ));
         }
-        let spec = &artifact.input;
-        let dims = spec.dims(opts.batch);
+        let dims = artifact.input.dims(opts.batch);
         let threads = threads::effective_threads(opts.threads);
         let executor =
             threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
-        let plan = model::compile(artifact, &dims, executor)?;
-        TractSession::new(plan, dims, threads)
-    }
-}
-
-impl TractBackend {
-    fn load_tapped_session(
-        &self,
-        artifact: &Artifact,
-        tensors: &[String],
-        opts: &LoadOptions,
-    ) -> Result<TractSession, AdapterError> {
-        if let Support::Unsupported(reason) = self.supports(artifact) {
-            return Err(AdapterError::Unsupported {
-                backend: error::BACKEND,
-                reason,
-            });
-        }
-        let dims = artifact.input.dims(opts.batch.max(1));
-        let threads = threads::effective_threads(opts.threads);
-        let executor =
-            threads::executor(threads).map_err(|reason| error::load_msg(&artifact.path, reason))?;
-        let plan = model::compile_outputs(artifact, &dims, executor, tensors)?;
+        let plan = model::compile(artifact, &dims, executor, outputs)?;
         TractSession::new(plan, dims, threads)
     }
 }
@@ -121,6 +108,6 @@ impl Backend for TractBackend {
         tensors: &[String],
         opts: &LoadOptions,
     ) -> Result<Box<dyn TappedSession>, AdapterError> {
-        Ok(Box::new(self.load_tapped_session(artifact, tensors, opts)?))
+        Ok(Box::new(self.compile(artifact, opts, tensors)?))
     }
 }

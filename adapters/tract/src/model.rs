@@ -9,23 +9,9 @@ use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
 
 use crate::error;
 
-/// Loads `artifact`, fixes its input to `dims` (f32), keeps only its declared output,
-/// optimizes it and compiles it to run on `executor`.
+/// Loads `artifact`, fixes its input to `dims` (f32), keeps only the named outputs (in that
+/// order), optimizes it and compiles it to run on `executor`.
 pub(crate) fn compile(
-    artifact: &Artifact,
-    dims: &[usize],
-    executor: Executor,
-) -> Result<Arc<TypedRunnableModel>, AdapterError> {
-    compile_outputs(
-        artifact,
-        dims,
-        executor,
-        std::slice::from_ref(&artifact.output),
-    )
-}
-
-/// Like [`compile`], keeping the named outputs, in that order.
-pub(crate) fn compile_outputs(
     artifact: &Artifact,
     dims: &[usize],
     executor: Executor,

@@ -10,13 +10,14 @@ use qbench_quant::debug::{activation_matching, weight_matching};
 use qbench_quant::overrides::{apply_overrides, Override};
 
 use super::decide::Candidate;
-use super::probe::probe;
+use super::probe::Target;
 use crate::debug::measure::{measure, sensitivity, Context};
 use crate::debug::{Entry, Kind};
 
 /// What the search needs besides the recipe's model.
 pub struct Search<'a> {
     pub ctx: Context<'a>,
+    pub target: &'a Target<'a>,
     pub fp32_top1: f64,
     pub max_drop: f64,
     pub max_fallbacks: usize,
@@ -69,14 +70,7 @@ fn try_overrides(
         .collect::<std::result::Result<_, _>>()?;
     let (model, _) = apply_overrides(s.ctx.fp32, s.ctx.quantized, &parsed)?;
     let path = s.ctx.work.join(format!("{technique}.fallback-{k}.onnx"));
-    let p = probe(
-        s.ctx.backend,
-        s.ctx.split,
-        &model,
-        &path,
-        s.ctx.format,
-        s.ctx.output,
-    )?;
+    let p = s.target.probe(&model, &path, s.ctx.format)?;
     Ok(Candidate {
         name: format!("{technique} + {}", overrides.join(", ")),
         technique: technique.into(),

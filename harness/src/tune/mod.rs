@@ -118,6 +118,13 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
         );
     }
     let scenario = Scenario::load_resolved(dir, &args.scenario)?;
+    if scenario.metric.kind != crate::scenario::MetricKind::Top1 {
+        bail!(
+            "scenario {} has no labels (metric: fidelity against FP32): tune bounds the top-1 \
+             drop, which needs a labelled calibration split",
+            scenario.name
+        );
+    }
     if !scenario.overrides.is_empty() {
         bail!(
             "scenario {} sets overrides: tune chooses per-layer precision itself; remove them \
@@ -152,14 +159,12 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
     let split = Split::new(&scenario, &fp32_artifact.input, args.samples)?;
     let b = backend.as_ref();
     let output = fp32_artifact.output.clone();
-    let fp32_top1 = probe::top1(
-        b,
-        &split,
-        &fp32,
-        &work.path().join("fp32.onnx"),
-        Format::Fp32,
-        &output,
-    )?;
+    let target = probe::Target {
+        backend: b,
+        split: &split,
+        output: &output,
+    };
+    let fp32_top1 = target.top1(&fp32, &work.path().join("fp32.onnx"), Format::Fp32)?;
     let mut candidates = Vec::new();
     let mut skipped = Vec::new();
     let mut bases = Vec::new();
@@ -177,7 +182,7 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
         }
         let model = Model::load(&artifact.path)?;
         let path = work.path().join(format!("{}.probe.onnx", p.technique));
-        match probe::probe(b, &split, &model, &path, artifact.format, &output) {
+        match target.probe(&model, &path, artifact.format) {
             Ok(r) => candidates.push(Candidate {
                 name: p.technique.clone(),
                 technique: p.technique.clone(),
@@ -240,6 +245,7 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
                 output: &output,
                 work: work.path(),
             },
+            target: &target,
             fp32_top1,
             max_drop: args.max_drop,
             max_fallbacks: args.max_fallbacks,
@@ -267,7 +273,7 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
                 .find(|x| x.technique == c.technique)
                 .context("a candidate without its recipe")?;
             let model = fallback::candidate_model(&fp32, &base.model, &c.overrides)?;
-            probe::latency_ms(b, &split, &model, path, base.artifact.format, &output)
+            target.latency_ms(&model, path, base.artifact.format)
         };
         remeasure(&mut candidates, args.max_drop, work.path(), measure)?;
     }

@@ -25,72 +25,90 @@ pub struct Probed {
     pub size_bytes: u64,
 }
 
-/// Top-1 (percent) of `model` on the tuning split, run at the split's batch.
-pub fn top1(
-    backend: &dyn Backend,
-    split: &Split,
-    model: &Model,
-    path: &Path,
-    format: Format,
-    output: &str,
-) -> Result<f64> {
-    let mut s = Plain::load(
-        backend,
-        model,
-        path,
-        format,
-        &split.input,
-        output,
-        split.batch,
-    )?;
-    let mut hits = 0;
-    for k in 0..split.len() {
-        let b = split.get(k)?;
-        let y = s.run(&b)?;
-        match split.hits(&b, &y) {
-            Some(h) => hits += h,
-            None => bail!("the tuning split has no labels: tune needs a top-1 metric"),
-        }
-    }
-    Ok(100.0 * hits as f64 / split.samples as f64)
+/// Where candidates run: the backend, the tuning split and the output the metric reads.
+pub struct Target<'a> {
+    pub backend: &'a dyn Backend,
+    pub split: &'a Split,
+    pub output: &'a str,
 }
 
-/// Median latency (ms) of batch-1 runs on the first tuning sample, after `WARMUP` runs: at
-/// least `MIN_TIMED` runs and `MIN_SECONDS`, at most `MAX_SECONDS` (a model with a fixed batch
-/// runs at that batch).
-pub fn latency_ms(
-    backend: &dyn Backend,
-    split: &Split,
-    model: &Model,
-    path: &Path,
-    format: Format,
-    output: &str,
-) -> Result<f64> {
-    let n = split.fixed_batch.unwrap_or(1);
-    let b = split.get(0)?;
-    let one = crate::debug::split::SplitBatch {
-        start: 0,
-        real: n.min(split.samples),
-        data: b.data[..b.data.len() / b.dims[0] * n].to_vec(),
-        dims: split.input.dims(n),
-    };
-    let mut s = Plain::load(backend, model, path, format, &split.input, output, n)?;
-    for _ in 0..WARMUP {
-        s.run(&one)?;
-    }
-    let mut t = Vec::with_capacity(MIN_TIMED);
-    let begin = Instant::now();
-    loop {
-        let start = Instant::now();
-        s.run(&one)?;
-        t.push(start.elapsed().as_secs_f64() * 1e3);
-        let spent = begin.elapsed().as_secs_f64();
-        if (t.len() >= MIN_TIMED && spent >= MIN_SECONDS) || spent >= MAX_SECONDS {
-            break;
+impl Target<'_> {
+    /// Top-1 (percent) of `model` (written to `path`) on the tuning split, run at the split's
+    /// batch.
+    pub fn top1(&self, model: &Model, path: &Path, format: Format) -> Result<f64> {
+        let split = self.split;
+        let mut s = Plain::load(
+            self.backend,
+            model,
+            path,
+            format,
+            &split.input,
+            self.output,
+            split.batch,
+        )?;
+        let mut hits = 0;
+        for k in 0..split.len() {
+            let b = split.get(k)?;
+            let y = s.run(&b)?;
+            match split.hits(&b, &y) {
+                Some(h) => hits += h,
+                None => bail!("the tuning split has no labels: tune needs a top-1 metric"),
+            }
         }
+        Ok(100.0 * hits as f64 / split.samples as f64)
     }
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
+
+    /// Median latency (ms) of batch-1 runs on the first tuning sample, after `WARMUP` runs: at
+    /// least `MIN_TIMED` runs and `MIN_SECONDS`, at most `MAX_SECONDS` (a model with a fixed
+    /// batch runs at that batch).
+    pub fn latency_ms(&self, model: &Model, path: &Path, format: Format) -> Result<f64> {
+        let split = self.split;
+        let n = split.fixed_batch.unwrap_or(1);
+        let b = split.get(0)?;
+        let one = crate::debug::split::SplitBatch {
+            start: 0,
+            real: n.min(split.samples),
+            data: b.data[..b.data.len() / b.dims[0] * n].to_vec(),
+            dims: split.input.dims(n),
+        };
+        let mut s = Plain::load(
+            self.backend,
+            model,
+            path,
+            format,
+            &split.input,
+            self.output,
+            n,
+        )?;
+        for _ in 0..WARMUP {
+            s.run(&one)?;
+        }
+        let mut t = Vec::with_capacity(MIN_TIMED);
+        let begin = Instant::now();
+        loop {
+            let start = Instant::now();
+            s.run(&one)?;
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+            let spent = begin.elapsed().as_secs_f64();
+            if (t.len() >= MIN_TIMED && spent >= MIN_SECONDS) || spent >= MAX_SECONDS {
+                break;
+            }
+        }
+        t.sort_by(f64::total_cmp);
+        Ok(t[t.len() / 2])
+    }
+
+    /// All three figures; the model is written to `path`.
+    pub fn probe(&self, model: &Model, path: &Path, format: Format) -> Result<Probed> {
+        let top1 = self.top1(model, path, format)?;
+        let latency_ms = self.latency_ms(model, path, format)?;
+        let size_bytes = packed_bytes(model, std::fs::metadata(path)?.len());
+        Ok(Probed {
+            top1,
+            latency_ms,
+            size_bytes,
+        })
+    }
 }
 
 /// The artifact's bytes with sub-byte weights counted at 4 bits: integers stored in an int8
@@ -112,23 +130,4 @@ pub fn packed_bytes(model: &Model, file_bytes: u64) -> u64 {
         .map(|v| v.len() as u64)
         .sum();
     file_bytes - sub_byte / 2
-}
-
-/// All three figures; the model is written to `path`.
-pub fn probe(
-    backend: &dyn Backend,
-    split: &Split,
-    model: &Model,
-    path: &Path,
-    format: Format,
-    output: &str,
-) -> Result<Probed> {
-    let top1 = top1(backend, split, model, path, format, output)?;
-    let latency_ms = latency_ms(backend, split, model, path, format, output)?;
-    let size_bytes = packed_bytes(model, std::fs::metadata(path)?.len());
-    Ok(Probed {
-        top1,
-        latency_ms,
-        size_bytes,
-    })
 }

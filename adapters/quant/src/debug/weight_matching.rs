@@ -12,9 +12,11 @@ use crate::ggml::f16_bits_to_f32;
 /// One quantized weight and its FP32 original.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WeightMatch {
-    /// The node reading the weight, its operator and the input it reads it on (1: weight,
-    /// 2: bias, others: constant operands).
+    /// The node reading the weight (its name, and its position in the quantized graph: names
+    /// may be empty), its operator and the input it reads it on (1: weight, 2: bias, others:
+    /// constant operands).
     pub node: String,
+    pub position: usize,
     pub op_type: String,
     pub input: usize,
     /// The FP32 initializer's name and dimensions.
@@ -166,15 +168,14 @@ type Dequantized = (Vec<f32>, Option<usize>, (DType, (i64, i64)));
 
 /// Every weight of `quantized` stored as integers behind a `DequantizeLinear` (directly, or
 /// through the `Reshape`/`Slice` of a block layout), dequantized, with its FP32 original from
-/// `fp32`: the initializer the node of the same name reads on the same input, else the
-/// initializer named like the quantized one without its `_quantized` suffix (ONNX Runtime's
-/// naming). Weights without an FP32 original are left out; in graph order.
+/// `fp32`: the initializer named like the quantized one without its `_quantized` suffix (ONNX
+/// Runtime's naming), else the one the node of the same name reads on the same input. Weights without an FP32 original are left out; in graph order.
 pub fn weight_matching(fp32: &Model, quantized: &Model) -> Result<Vec<WeightMatch>> {
     let g = &quantized.graph;
     let producers = g.producers();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for node in &g.nodes {
+    for (position, node) in g.nodes.iter().enumerate() {
         if matches!(
             node.op_type.as_str(),
             "DequantizeLinear" | "QuantizeLinear" | "Reshape" | "Slice"
@@ -200,19 +201,24 @@ pub fn weight_matching(fp32: &Model, quantized: &Model) -> Result<Vec<WeightMatc
                 }
             };
             let Some(dq) = dq else { continue };
-            if g.initializer(&dq.inputs[0]).is_none() || !seen.insert((node.name.clone(), i)) {
+            if g.initializer(&dq.inputs[0]).is_none() || !seen.insert((position, i)) {
                 continue;
             }
-            let original = fp32
-                .graph
-                .nodes
-                .iter()
-                .find(|n| n.name == node.name && n.op_type == node.op_type)
-                .and_then(|n| n.inputs.get(i))
+            // ONNX Runtime's naming first (`<weight>_quantized`), then the node of the same
+            // (non-empty) name and operator.
+            let original = dq.inputs[0]
+                .strip_suffix("_quantized")
                 .and_then(|n| fp32.graph.initializer(n))
                 .or_else(|| {
-                    dq.inputs[0]
-                        .strip_suffix("_quantized")
+                    fp32.graph
+                        .nodes
+                        .iter()
+                        .find(|n| {
+                            !node.name.is_empty()
+                                && n.name == node.name
+                                && n.op_type == node.op_type
+                        })
+                        .and_then(|n| n.inputs.get(i))
                         .and_then(|n| fp32.graph.initializer(n))
                 });
             let Some(original) = original else { continue };
@@ -246,6 +252,7 @@ pub fn weight_matching(fp32: &Model, quantized: &Model) -> Result<Vec<WeightMatc
             }
             out.push(WeightMatch {
                 node: node.name.clone(),
+                position,
                 op_type: node.op_type.clone(),
                 input: i,
                 name: original.name.clone(),

@@ -120,8 +120,8 @@ fn pair_range(g: &Graph, producers: &HashMap<&str, usize>, dq: usize) -> Result<
 struct Rewriter<'a> {
     fp32: &'a Model,
     g: Graph,
-    /// Nodes to insert before node i (by its name).
-    before: HashMap<String, Vec<Node>>,
+    /// Nodes to insert before node i (by its position).
+    before: HashMap<usize, Vec<Node>>,
 }
 
 impl Rewriter<'_> {
@@ -131,7 +131,7 @@ impl Rewriter<'_> {
         name
     }
 
-    fn node(&mut self, at: &str, op: &str, inputs: &[&str], base: &str) -> String {
+    fn node(&mut self, at: usize, op: &str, inputs: &[&str], base: &str) -> String {
         let out = self.g.fresh_name(base);
         let name = self.g.fresh_name(&format!("{base}_node"));
         // Reserve both names before the node is in the graph.
@@ -140,7 +140,7 @@ impl Rewriter<'_> {
         self.g
             .add_initializer(TensorData::from_f32(name.clone(), vec![0], &[]));
         self.before
-            .entry(at.to_string())
+            .entry(at)
             .or_default()
             .push(Node::new(name, op, inputs, &[&out]));
         out
@@ -148,7 +148,7 @@ impl Rewriter<'_> {
 
     /// `x` as the FP32 model has it: a ReLU or Clip the recipe folded into the Q/DQ pair after
     /// `x`'s producer is put back.
-    fn float_activation(&mut self, at: &str, x: &str, dq_out: &str) -> Result<String> {
+    fn float_activation(&mut self, at: usize, x: &str, dq_out: &str) -> Result<String> {
         let fp_name = [x, dq_out].into_iter().find(|t| {
             self.fp32
                 .graph
@@ -203,7 +203,7 @@ impl Rewriter<'_> {
                 }
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 let out = self.node(at, "Clip", &refs, &format!("{fp_name}_float"));
-                if let Some(n) = self.before.get_mut(at).and_then(|v| v.last_mut()) {
+                if let Some(n) = self.before.get_mut(&at).and_then(|v| v.last_mut()) {
                     n.attributes = fp_node.attributes.clone();
                 }
                 Ok(out)
@@ -219,7 +219,7 @@ impl Rewriter<'_> {
     }
 
     /// `QuantizeLinear -> DequantizeLinear` at 16 bits in float operators.
-    fn fake_quant16(&mut self, at: &str, x: &str, range: Range) -> Result<String> {
+    fn fake_quant16(&mut self, at: usize, x: &str, range: Range) -> Result<String> {
         let p = onnxruntime::params(range, QType::INT16, false, false)
             .map_err(|e| e.context(x.to_string()))?;
         let scalar = |v: f32| move |n: String| TensorData::from_f32(n, vec![], &[v]);
@@ -242,7 +242,7 @@ impl Rewriter<'_> {
     /// The FP32 weight requantized symmetrically at `bits`; the tensor the node now reads.
     fn weight(
         &mut self,
-        at: &Node,
+        (at, node): (usize, &Node),
         w: &WeightMatch,
         bits: u32,
         per_channel: bool,
@@ -251,14 +251,13 @@ impl Rewriter<'_> {
         let rule = |r: Range| onnxruntime::params(r, qtype, true, false);
         // The output channels: axis 1 for a Gemm without transB and for ConvTranspose.
         let out_axis = usize::from(
-            (at.op_type == "Gemm" && at.attr_int("transB", 0) == 0)
-                || at.op_type == "ConvTranspose",
+            (node.op_type == "Gemm" && node.attr_int("transB", 0) == 0)
+                || node.op_type == "ConvTranspose",
         );
         let axis = w
             .axis
             .unwrap_or(out_axis)
             .min(w.dims.len().saturating_sub(1));
-        let at = at.name.as_str();
         let (q, scales) = if per_channel && w.dims.len() > 1 {
             let p = params_per_channel(&w.name, &w.float, &w.dims, axis, rule)?;
             let q = quantize_per_channel(&w.name, &w.float, &w.dims, axis, &p, Rounding::HalfEven)?;
@@ -283,7 +282,7 @@ impl Rewriter<'_> {
                 TensorData::from_f32(n, sdims, &scales)
             });
             let c = self.node(at, "Cast", &[&qi], &format!("{base}_cast"));
-            if let Some(n) = self.before.get_mut(at).and_then(|v| v.last_mut()) {
+            if let Some(n) = self.before.get_mut(&at).and_then(|v| v.last_mut()) {
                 n.attributes.push(("to".into(), Attribute::Int(1)));
             }
             return Ok(self.node(at, "Mul", &[&c, &s], &format!("{base}_dequantized")));
@@ -309,7 +308,7 @@ impl Rewriter<'_> {
             &format!("{base}_dequantized"),
         );
         if scales.len() > 1 {
-            if let Some(n) = self.before.get_mut(at).and_then(|v| v.last_mut()) {
+            if let Some(n) = self.before.get_mut(&at).and_then(|v| v.last_mut()) {
                 n.attributes
                     .push(("axis".into(), Attribute::Int(axis as i64)));
             }
@@ -342,9 +341,9 @@ pub fn apply_overrides(
     }
     let g = &quantized.graph;
     let producers = g.producers();
-    let weights: HashMap<(String, usize), WeightMatch> = weight_matching(fp32, quantized)?
+    let weights: HashMap<(usize, usize), WeightMatch> = weight_matching(fp32, quantized)?
         .into_iter()
-        .map(|w| ((w.node.clone(), w.input), w))
+        .map(|w| ((w.position, w.input), w))
         .collect();
     // Nodes with something quantized to change.
     let candidates: Vec<usize> = (0..g.nodes.len())
@@ -352,8 +351,7 @@ pub fn apply_overrides(
             let n = &g.nodes[i];
             !is_plumbing(g, &producers, n)
                 && n.inputs.iter().enumerate().any(|(k, x)| {
-                    weights.contains_key(&(n.name.clone(), k))
-                        || activation_source(g, &producers, x).is_some()
+                    weights.contains_key(&(i, k)) || activation_source(g, &producers, x).is_some()
                 })
         })
         .collect();
@@ -403,7 +401,7 @@ pub fn apply_overrides(
         let weight_changes = s.width.is_some() || s.per_channel.is_some();
         let mut bias_float = false;
         for (k, x) in node.inputs.iter().enumerate() {
-            if let Some(w) = weights.get(&(node.name.clone(), k)) {
+            if let Some(w) = weights.get(&(i, k)) {
                 let is_bias =
                     k == 2 && matches!(node.op_type.as_str(), "Conv" | "Gemm" | "ConvTranspose");
                 if is_bias {
@@ -421,28 +419,28 @@ pub fn apply_overrides(
                             )
                         })
                     }
-                    Some(Precision::Int16) => rw.weight(&node, w, 16, per_channel)?,
-                    Some(Precision::Int8) => rw.weight(&node, w, 8, per_channel)?,
-                    Some(Precision::Int4) => rw.weight(&node, w, 4, per_channel)?,
-                    _ => rw.weight(&node, w, stored_bits(w), per_channel)?,
+                    Some(Precision::Int16) => rw.weight((i, &node), w, 16, per_channel)?,
+                    Some(Precision::Int8) => rw.weight((i, &node), w, 8, per_channel)?,
+                    Some(Precision::Int4) => rw.weight((i, &node), w, 4, per_channel)?,
+                    _ => rw.weight((i, &node), w, stored_bits(w), per_channel)?,
                 };
                 bias_float |= weight_changes;
             } else if let Some((src, dq)) = activation_source(g, &producers, x) {
                 match s.width {
                     Some(Precision::Float) => {
-                        inputs[k] = rw.float_activation(&node.name, &src, x)?;
+                        inputs[k] = rw.float_activation(i, &src, x)?;
                     }
                     Some(Precision::Int16) => {
                         let range = pair_range(g, &producers, dq)?;
-                        let f = rw.float_activation(&node.name, &src, x)?;
-                        inputs[k] = rw.fake_quant16(&node.name, &f, range)?;
+                        let f = rw.float_activation(i, &src, x)?;
+                        inputs[k] = rw.fake_quant16(i, &f, range)?;
                     }
                     _ => {}
                 }
             }
         }
         if bias_float {
-            if let Some(w) = weights.get(&(node.name.clone(), 2)) {
+            if let Some(w) = weights.get(&(i, 2)) {
                 inputs[2] = rw.constant(&w.name, |n| {
                     TensorData::from_f32(n, w.dims.iter().map(|d| *d as i64).collect(), &w.float)
                 });
@@ -450,6 +448,7 @@ pub fn apply_overrides(
         }
         rw.g.nodes[i].inputs = inputs;
         applied.push(format!("{}: {}", node.name, s.describe()));
+        // (pre-processing names every node, so `node.name` is never empty here.)
     }
     // Insert the new nodes before their readers, drop the name reservations, then the dead Q/DQ.
     let Rewriter { mut g, before, .. } = rw;
@@ -461,18 +460,23 @@ pub fn apply_overrides(
     g.initializers.retain(|t| !reserved.contains(&t.name));
     let mut before = before;
     let mut nodes = Vec::with_capacity(g.nodes.len());
-    for n in std::mem::take(&mut g.nodes) {
-        if let Some(v) = before.remove(&n.name) {
+    // Where each original node lands once the new ones are in.
+    let mut moved = Vec::with_capacity(g.nodes.len());
+    for (i, n) in std::mem::take(&mut g.nodes).into_iter().enumerate() {
+        if let Some(v) = before.remove(&i) {
             nodes.extend(v);
         }
+        moved.push(nodes.len());
         nodes.push(n);
     }
     g.nodes = nodes;
-    let float_nodes: Vec<String> = settings
+    let mut float_nodes: Vec<usize> = settings
         .iter()
         .filter(|(_, s)| s.width == Some(Precision::Float))
-        .map(|(&i, _)| quantized.graph.nodes[i].name.clone())
+        .map(|(&i, _)| moved[i])
         .collect();
+    // Last first: removing a pair after a node never moves the nodes before it.
+    float_nodes.sort_unstable_by(|a, b| b.cmp(a));
     unquantize_outputs(&mut g, fp32, &float_nodes);
     remove_dead(&mut g);
     g.prune_initializers();
@@ -499,12 +503,9 @@ pub fn apply_overrides(
 
 /// A float node whose output reaches a graph output only through the recipe's Q/DQ pair writes
 /// the graph output itself (the pair existed for the output, which is now float's to give).
-fn unquantize_outputs(g: &mut Graph, fp32: &Model, float_nodes: &[String]) {
+fn unquantize_outputs(g: &mut Graph, fp32: &Model, float_nodes: &[usize]) {
     let outputs: HashSet<String> = g.outputs.iter().map(|o| o.name.clone()).collect();
-    for name in float_nodes {
-        let Some(ni) = g.nodes.iter().position(|n| &n.name == name) else {
-            continue;
-        };
+    for &ni in float_nodes {
         for k in 0..g.nodes[ni].outputs.len() {
             let o = g.nodes[ni].outputs[k].clone();
             let readers: Vec<usize> = (0..g.nodes.len())

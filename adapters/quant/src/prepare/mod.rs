@@ -19,7 +19,7 @@ pub use constants::constants_to_initializers;
 pub use identity::remove_identities;
 pub use opset::raise_to_13;
 
-use qbench_onnx::Model;
+use qbench_onnx::{Graph, Model};
 
 use crate::error::Result;
 
@@ -30,8 +30,27 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Runs every pass: constants into initializers, no-op removal, batch-norm folding, and the
-/// raise of an opset-11/12 model to 13 where it is exact (per-channel weights need 13).
+/// Gives every node without a name, or with a name an earlier node has, a fresh one
+/// (`<op_type>_<position>`): recipes key weights and overrides by node name, so two unnamed
+/// convolutions would otherwise share one entry. Returns how many were named.
+fn name_nodes(g: &mut Graph) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut renamed = 0;
+    for i in 0..g.nodes.len() {
+        let name = g.nodes[i].name.clone();
+        if !name.is_empty() && seen.insert(name) {
+            continue;
+        }
+        let fresh = g.fresh_name(&format!("{}_{i}", g.nodes[i].op_type));
+        g.nodes[i].name = fresh.clone();
+        seen.insert(fresh);
+        renamed += 1;
+    }
+    renamed
+}
+
+/// Runs every pass: constants into initializers, no-op removal, node names, batch-norm folding,
+/// and the raise of an opset-11/12 model to 13 where it is exact (per-channel weights need 13).
 pub fn pre_process(model: &Model) -> Result<Prepared> {
     let mut m = model.clone();
     let mut notes = Vec::new();
@@ -42,6 +61,10 @@ pub fn pre_process(model: &Model) -> Result<Prepared> {
     let n = remove_identities(&mut m.graph);
     if n > 0 {
         notes.push(format!("{n} Identity/Dropout node(s) removed"));
+    }
+    let n = name_nodes(&mut m.graph);
+    if n > 0 {
+        notes.push(format!("{n} unnamed or twice-named node(s) named"));
     }
     let n = fold_batch_norms(&mut m.graph)?;
     if n > 0 {
@@ -54,4 +77,27 @@ pub fn pre_process(model: &Model) -> Result<Prepared> {
         Err(why) => notes.push(format!("opset not raised to 13: {why}")),
     }
     Ok(Prepared { model: m, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qbench_onnx::Node;
+
+    #[test]
+    fn unnamed_and_twice_named_nodes_get_their_own_names() {
+        let mut g = Graph {
+            nodes: vec![
+                Node::new("", "Conv", &["x"], &["a"]),
+                Node::new("", "Conv", &["a"], &["b"]),
+                Node::new("relu", "Relu", &["b"], &["c"]),
+                Node::new("relu", "Relu", &["c"], &["d"]),
+            ],
+            ..Graph::default()
+        };
+        assert_eq!(name_nodes(&mut g), 3);
+        let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["Conv_0", "Conv_1", "relu", "Relu_3"]);
+        assert_eq!(name_nodes(&mut g), 0);
+    }
 }
