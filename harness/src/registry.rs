@@ -22,6 +22,19 @@ pub fn backend(name: &str) -> Option<Box<dyn Backend>> {
     backends().into_iter().find(|b| b.name() == name)
 }
 
+/// The backend with this name, usable on this machine (`check` passed); an unknown name lists
+/// the known ones.
+pub fn available_backend(name: &str) -> anyhow::Result<Box<dyn Backend>> {
+    let b = backend(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown backend '{name}' (known: {})",
+            backend_names().join(", ")
+        )
+    })?;
+    b.check()?;
+    Ok(b)
+}
+
 /// Names of all backends.
 pub fn backend_names() -> Vec<&'static str> {
     backends().iter().map(|b| b.name()).collect()

@@ -117,14 +117,7 @@ pub fn build(dir: &Path, args: &DebugArgs) -> Result<DebugReport> {
     scenario
         .overrides
         .extend(args.overrides.iter().map(ToString::to_string));
-    let backend = registry::backend(&args.backend).ok_or_else(|| {
-        anyhow!(
-            "unknown backend '{}' (known: {})",
-            args.backend,
-            registry::backend_names().join(", ")
-        )
-    })?;
-    backend.check()?;
+    let backend = registry::available_backend(&args.backend)?;
     let technique = registry::techniques()
         .into_iter()
         .find(|t| t.name() == args.technique)
@@ -192,7 +185,7 @@ pub fn build(dir: &Path, args: &DebugArgs) -> Result<DebugReport> {
         format!(
             "{} samples of the calibration split ({}), batches of {}; calibrated on {}",
             split.samples,
-            scenario.calib_data()?.describe(),
+            split.describe,
             split.batch,
             calibration.unwrap_or_else(|| "-".into())
         ),

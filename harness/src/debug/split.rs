@@ -24,6 +24,8 @@ pub struct Split {
     /// The model's fixed batch size, if it has one (it then runs at that batch only).
     pub fixed_batch: Option<usize>,
     pub samples: usize,
+    /// What the calibration source is, for reports.
+    pub describe: String,
     /// Labels of the samples, when the split has them and the metric is top-1.
     pub labels: Option<Vec<u32>>,
 }
@@ -49,6 +51,7 @@ impl Split {
             crate::scenario::MetricKind::Fidelity => None,
         };
         Ok(Split {
+            describe: data.describe(),
             fixed_batch: scenario.model.fixed_batch,
             batch: scenario
                 .model

@@ -20,7 +20,7 @@ pub mod report;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use qbench_core::{Artifact, Format, Support};
 use qbench_onnx::Model;
@@ -132,14 +132,7 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
             scenario.name
         );
     }
-    let backend = registry::backend(&args.backend).ok_or_else(|| {
-        anyhow!(
-            "unknown backend '{}' (known: {})",
-            args.backend,
-            registry::backend_names().join(", ")
-        )
-    })?;
-    backend.check()?;
+    let backend = registry::available_backend(&args.backend)?;
     let names: Vec<String> = registry::techniques()
         .iter()
         .map(|t| t.name().to_string())
