@@ -419,15 +419,22 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
         t.max_latency_ratio_growth = v;
         t.max_quick_latency_ratio_growth = v;
     }
-    let mut verdict = compare(&baseline, &run, &t).with_context(|| {
-        format!(
-            "checking {} against {}",
-            run_path.display(),
-            args.baseline.display()
-        )
-    })?;
+    let mut verdict =
+        crate::check_machines::compare_machines(&baseline, &run, &t).with_context(|| {
+            format!(
+                "checking {} against {}",
+                run_path.display(),
+                args.baseline.display()
+            )
+        })?;
     verdict.warnings.extend(scenario_warning);
-    if args.confirm {
+    if args.confirm && run.machines.len() > 1 {
+        verdict.warnings.push(
+            "--confirm measures flagged cells again on this machine: not done for results of \
+             several machines"
+                .into(),
+        );
+    } else if args.confirm {
         let limit = t.latency_limit(run.settings.quick);
         if let Err(e) = crate::check_confirm::confirm(dir, &baseline, &run, &mut verdict, limit) {
             verdict.warnings.push(format!(

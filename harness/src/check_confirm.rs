@@ -56,6 +56,9 @@ pub fn confirm(
         "compare".into(),
         "--scenario".into(),
         run.scenario.clone(),
+        // The whole re-measurement, even inside a Slurm array or an Indexed Job.
+        "--shard".into(),
+        "1/1".into(),
         "--techniques".into(),
         techniques,
         "--backends".into(),

@@ -43,6 +43,9 @@ pub enum Command {
     /// Compare a run with a committed baseline; exit 0 (no regression), 1 (regressions) or 2
     /// (unusable input).
     Check(CheckArgs),
+    /// Join the shards of a run (`compare --shard K/N`) and runs of other machines into one
+    /// results file, the machine as a dimension; refuses files that do not belong together.
+    Merge(MergeArgs),
     /// Internal: measure one cell in this process and print its record as JSON.
     #[command(hide = true)]
     Cell {
@@ -125,6 +128,21 @@ pub struct CompareArgs {
     /// Per-cell time limit in seconds; a cell running longer is killed and marked failed.
     #[arg(long, default_value_t = 600)]
     pub cell_timeout: u64,
+    /// Run shard K of N of the cells (technique x backend x batch x threads): a split that
+    /// depends on the plan only, balanced by the cells' expected cost; the results go to
+    /// `<stem>.shard-K-of-N.json`, to join with `qbench merge`. `1/1` is the whole run (and
+    /// ignores the engines' variables).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Run one of N shards, its index from the engine: JOB_COMPLETION_INDEX (Kubernetes Indexed
+    /// Job) or SLURM_ARRAY_TASK_ID (Slurm array). In a Slurm array with SLURM_ARRAY_TASK_COUNT
+    /// set, neither flag is needed.
+    #[arg(long, value_name = "N", conflicts_with = "shard")]
+    pub shards: Option<usize>,
+    /// The name of this machine in merged results (e.g. a CI runner label) [default: env
+    /// QBENCH_MACHINE_LABEL, else CPU model, ISA class and cores].
+    #[arg(long, value_name = "NAME")]
+    pub machine_label: Option<String>,
     /// What to print on stdout: the terminal table, or the results as Markdown, CSV or JSON
     /// for piping (the files are written either way; progress goes to stderr).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
@@ -239,6 +257,23 @@ pub struct PublishArgs {
     /// Publish results from an unoptimized build (refused otherwise: its latencies are distorted).
     #[arg(long)]
     pub allow_unoptimized: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files (JSON written by `compare`, its shards, or earlier merges).
+    #[arg(required = true, value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// Folder for the merged quick.* or compare.* files.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write the merged results although shards are missing: their cells become failed rows
+    /// that name the missing shard.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Join files written by different qbench versions.
+    #[arg(long)]
+    pub allow_mixed_versions: bool,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         },
         Command::Cell { spec } => qbench::cell::main(spec),
         Command::Check(_) => unreachable!("handled above"),
+        Command::Merge(a) => qbench::merge::run(a),
         Command::Publish(a) => {
             let out = a
                 .out

@@ -101,6 +101,14 @@ pub struct Row {
     pub metrics: BTreeMap<String, crate::metrics::Score>,
     /// How the technique and backend ran this cell (settings, caveats).
     pub notes: Option<String>,
+    /// SHA-256 of the artifact file the cell ran (measured cells), so that shards and machines
+    /// can be shown to have run the same model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_sha256: Option<String>,
+    /// The machine that measured the row, in merged results (a key of [`Run::machines`]);
+    /// absent in a single run, whose machine is [`Run::machine`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 impl Row {
@@ -165,6 +173,8 @@ impl Row {
             max_abs_err_vs_fp32: None,
             metrics: BTreeMap::new(),
             notes: None,
+            artifact_sha256: None,
+            machine: None,
         }
     }
 }
@@ -239,6 +249,13 @@ pub struct Run {
     /// build): `compare --resume` continues a stopped run only under the same plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// Which shard of the plan this file holds (`compare --shard K/N`), and every shard's cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
+    /// Merged results of several machines (`qbench merge`): each machine's record, by the id its
+    /// rows carry in `machine`. Empty for a run of one machine.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub machines: BTreeMap<String, crate::machines::MachineRun>,
 }
 
 fn complete_by_default() -> bool {

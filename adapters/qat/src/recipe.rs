@@ -96,6 +96,14 @@ impl QatRecipe {
         }
     }
 
+    /// The format of the exported artifact (see `export`).
+    pub fn format(self) -> qbench_core::Format {
+        match self {
+            QatRecipe::PytorchQat | QatRecipe::TfliteQat => qbench_core::Format::QOperator,
+            QatRecipe::Qat4bit => qbench_core::Format::Qdq,
+        }
+    }
+
     /// The framework column.
     pub fn framework(self) -> &'static str {
         match self {

@@ -89,3 +89,37 @@ pub(super) fn fill_agreement(
         }
     }
 }
+
+/// [`fill_agreement`] over this run's rows and the FP32 cells a shard measured as references
+/// only, in plan order (`position`), so that every row is compared with the FP32 cell it would be
+/// compared with in the unsharded run; `rows` keep their order and the references stay out.
+pub(super) fn fill_with_references(
+    rows: &mut Vec<Row>,
+    references: &[Row],
+    position: impl Fn(&Row) -> usize,
+    predictions: &HashMap<CellId, Vec<u32>>,
+    labels: &[u32],
+    agreement_applies: bool,
+) {
+    if references.is_empty() {
+        return fill_agreement(rows, predictions, labels, agreement_applies);
+    }
+    // (plan position, index among the run's rows or None for a reference, row)
+    let mut all: Vec<(usize, Option<usize>, Row)> = rows
+        .drain(..)
+        .enumerate()
+        .map(|(i, r)| (position(&r), Some(i), r))
+        .chain(references.iter().map(|r| (position(r), None, r.clone())))
+        .collect();
+    all.sort_by_key(|(p, _, _)| *p);
+    let (places, mut flat): (Vec<Option<usize>>, Vec<Row>) =
+        all.into_iter().map(|(_, i, r)| (i, r)).unzip();
+    fill_agreement(&mut flat, predictions, labels, agreement_applies);
+    let mut back: Vec<(usize, Row)> = places
+        .into_iter()
+        .zip(flat)
+        .filter_map(|(i, r)| i.map(|i| (i, r)))
+        .collect();
+    back.sort_by_key(|(i, _)| *i);
+    *rows = back.into_iter().map(|(_, r)| r).collect();
+}

@@ -7,6 +7,7 @@ mod output;
 mod resume;
 mod rounds;
 mod rows;
+mod sharding;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use crate::registry;
 use crate::report;
 use crate::runner::Runner;
 
-use agreement::{cell_id, fill_agreement, CellId};
+use agreement::{cell_id, fill_with_references, CellId};
 use journal::{Entry, Journal};
 pub use options::results_dir;
 use options::{metric_name, options};
@@ -59,6 +60,9 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     let s = &opts.settings;
     let mut runner = Runner::current(Duration::from_secs(s.cell_timeout_s))?;
     let mut run = new_run(&opts);
+    if let Some(label) = args.machine_label.as_ref().filter(|l| !l.trim().is_empty()) {
+        run.machine.label = Some(label.clone());
+    }
     let backends: Vec<_> = opts
         .backends
         .iter()
@@ -74,34 +78,51 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             runner.env.push(("ORT_DYLIB_PATH".into(), rt.path.clone()));
         }
     }
-    let stem = if s.quick { "quick" } else { "compare" };
+    let plan = resume::plan_hash(&opts, &run)?;
+    run.plan = Some(plan.clone());
+    let sharding = sharding::setup(&opts, args, &plan)?;
+    let base = if s.quick { "quick" } else { "compare" };
+    let stem = match &sharding {
+        Some(sh) => sh.shard.stem(base),
+        None => base.to_string(),
+    };
+    let stem = stem.as_str();
+    run.shard = sharding.as_ref().map(|sh| sh.info.clone());
     // Cells are saved as they finish into `<stem>.partial.json` (`complete: false`); the
     // complete files replace the previous run's only at the end, so an interrupted run never
     // leaves a truncated `<stem>.json` next to an older `.md`/`.csv`.
     let partial = format!("{stem}.partial");
-    let plan = resume::plan_hash(&opts, &run)?;
-    run.plan = Some(plan.clone());
     // Row index of each cell kept from a stopped run, and the rounds its journal holds.
     let (done, mut journal_rounds) =
         resume::start(args.resume, &opts.out, &partial, &plan, &mut run)?;
     let mut journal = Journal::open(journal::path(&opts.out, &partial), !done.is_empty())?;
-    let mut prepared = crate::artifacts::prepare(
-        &opts.scenario,
-        opts.techniques.as_deref(),
-        &opts.out,
-        &mut run.calibration,
-    )?;
-    prepared.extend(crate::qat_rows::prepare(
-        &opts.scenario,
-        opts.techniques.as_deref(),
-    ));
-    prepared.extend(crate::artifacts::imported(
-        &opts.imported,
-        opts.techniques.as_deref(),
-    ));
+    // A shard quantizes only the techniques of the cells it measures.
+    let selected = match &sharding {
+        Some(sh) => Some(sh.techniques()),
+        None => opts.techniques.clone(),
+    };
+    let selected = selected.as_deref();
+    let mut prepared = if selected.is_some_and(|s| s.is_empty()) {
+        Vec::new()
+    } else {
+        crate::artifacts::prepare(&opts.scenario, selected, &opts.out, &mut run.calibration)?
+    };
+    prepared.extend(crate::qat_rows::prepare(&opts.scenario, selected));
+    prepared.extend(crate::artifacts::imported(&opts.imported, selected));
+    let hashes = artifact_hashes(&prepared)?;
     let combos = s.batch.len() * s.threads.len();
-    let total = (prepared.len() * backends.len() * combos * s.rounds) as u64;
-    let bar = Progress::new(total);
+    let total = match &sharding {
+        Some(sh) => sh.owned() * s.rounds + (sh.measured() - sh.owned()),
+        None => prepared.len() * backends.len() * combos * s.rounds,
+    };
+    let bar = Progress::new(total as u64);
+    // FP32 cells measured as references for this shard's rows (rows of another shard).
+    let mut references: Vec<crate::record::Row> = Vec::new();
+    let position = |r: &crate::record::Row| {
+        sharding
+            .as_ref()
+            .map_or(0, |sh| sh.position(&cell_id(&r.technique, r)))
+    };
     let mut predictions: HashMap<CellId, Vec<u32>> = HashMap::new();
     // FP32 logits written in this run, per (backend, threads), in the order written.
     let mut fp32_logits: Vec<((String, usize), PathBuf)> = Vec::new();
@@ -132,6 +153,14 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         if crate::interrupt::requested() {
             return Err(stopped(&mut run, &opts.out, &partial, &bar));
         }
+        let id: CellId = (p.technique.clone(), b.name().into(), batch, threads);
+        let role = match &sharding {
+            None => sharding::Role::Own,
+            Some(sh) => match sh.role(&id) {
+                Some(role) => role,
+                None => continue,
+            },
+        };
         let key = RowKey {
             technique: p.technique.clone(),
             framework: p.framework.clone(),
@@ -170,7 +199,44 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         } else {
             (None, logits_of(b.name()))
         };
-        let id: CellId = (p.technique.clone(), b.name().into(), batch, threads);
+        if role == sharding::Role::Reference {
+            let measured = match (&available[b.name()], &p.artifact) {
+                (Ok(()), Ok(artifact)) => first_pass(
+                    &runner,
+                    &spec_of(
+                        key.clone(),
+                        artifact,
+                        CellPart::Full,
+                        save_logits.clone(),
+                        reference_logits,
+                    ),
+                ),
+                (Err(e), _) => Err((Status::Unsupported, e.clone())),
+                (_, Err(e)) => Err((e.status, e.reason.clone())),
+            };
+            let mut row = match measured {
+                Ok(m) => {
+                    if let Some(path) = save_logits {
+                        fp32_logits.push(((b.name().into(), threads), path));
+                    }
+                    predictions.insert(id.clone(), m.predictions.clone());
+                    measured_row(key, &m)
+                }
+                Err((status, reason)) => Row::not_run(key, status, reason),
+            };
+            row.notes = Some("reference for this shard's comparison with FP32".into());
+            bar.inc(1);
+            bar.println(format!(
+                "{:<30} {:<7} b{:<3} t{:<2} reference: {}",
+                row.technique,
+                row.backend,
+                row.batch,
+                row.threads,
+                summary(&row)
+            ));
+            references.push(row);
+            continue;
+        }
         if let Some(&i) = done.get(&id) {
             // Kept from the stopped run: its predictions, samples and FP32 logits are reused.
             let rounds = journal_rounds.remove(&id).unwrap_or_default();
@@ -210,8 +276,8 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                         save_logits.clone(),
                         reference_logits,
                     );
-                    match runner.run(&spec) {
-                        CellOutcome::Ok(m) => {
+                    match first_pass(&runner, &spec) {
+                        Ok(m) => {
                             if let Some(path) = save_logits {
                                 fp32_logits.push(((b.name().into(), threads), path));
                             }
@@ -243,15 +309,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                             });
                             row
                         }
-                        CellOutcome::Failed { reason } => Row::not_run(key, Status::Failed, reason),
-                        CellOutcome::Unsupported { reason } => {
-                            Row::not_run(key, Status::Unsupported, reason)
-                        }
-                        CellOutcome::Latency(_) => Row::not_run(
-                            key,
-                            Status::Failed,
-                            "the cell process measured latency only".into(),
-                        ),
+                        Err((status, reason)) => Row::not_run(key, status, reason),
                     }
                 }
             },
@@ -265,6 +323,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         }
         if row.status == Status::Ok {
             row.packed_bytes = p.packed_bytes;
+            row.artifact_sha256 = hashes.get(&p.technique).cloned();
         }
         // A cell that failed while a signal stopped the run was killed by it (Ctrl-C reaches
         // the whole process group): not a result.
@@ -280,8 +339,10 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
             summary(&row)
         );
         run.rows.push(row);
-        fill_agreement(
+        fill_with_references(
             &mut run.rows,
+            &references,
+            position,
             &predictions,
             labels,
             opts.scenario.metric.agreement,
@@ -303,8 +364,10 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
         &opts.out,
         &partial,
     )?;
-    fill_agreement(
+    fill_with_references(
         &mut run.rows,
+        &references,
+        position,
         &predictions,
         labels,
         opts.scenario.metric.agreement,
@@ -315,10 +378,37 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
     for w in crate::fp32_sanity::fp32_warnings(&run.rows, opts.scenario.model.classes) {
         eprintln!("warning: {w}");
     }
-    if run.rows.iter().all(|r| r.status != Status::Ok) {
+    if sharding.as_ref().is_some_and(|sh| sh.owned() == 0) {
+        eprintln!("note: this shard has no cells (the plan has fewer cells than shards)");
+    } else if run.rows.iter().all(|r| r.status != Status::Ok) {
         bail!("no cell could be measured");
     }
     Ok(())
+}
+
+/// A cell's first pass: its measurement, or the status and reason of its row.
+fn first_pass(
+    runner: &Runner,
+    spec: &CellSpec,
+) -> std::result::Result<crate::cell::Measured, (Status, String)> {
+    match runner.run(spec) {
+        CellOutcome::Ok(m) => Ok(m),
+        CellOutcome::Failed { reason } => Err((Status::Failed, reason)),
+        CellOutcome::Unsupported { reason } => Err((Status::Unsupported, reason)),
+        CellOutcome::Latency(_) => Err((
+            Status::Failed,
+            "the cell process measured latency only".into(),
+        )),
+    }
+}
+
+/// SHA-256 of each technique's artifact file, by technique.
+fn artifact_hashes(prepared: &[crate::artifacts::Prepared]) -> Result<HashMap<String, String>> {
+    prepared
+        .iter()
+        .filter_map(|p| p.artifact.as_ref().ok().map(|a| (p, a)))
+        .map(|(p, a)| Ok((p.technique.clone(), crate::qat_rows::sha256_file(&a.path)?)))
+        .collect()
 }
 
 /// The record of a run before any cell: what, when, where, with which build and settings.
@@ -340,6 +430,8 @@ fn new_run(opts: &options::Options) -> Run {
         rows: Vec::new(),
         stopped: None,
         plan: None,
+        shard: None,
+        machines: BTreeMap::new(),
     }
 }
 

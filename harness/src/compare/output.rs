@@ -21,23 +21,9 @@ pub(super) fn finish(
 ) -> Result<()> {
     // The files first: a reader that closes stdout early (`| head`) must not cost the results.
     run.complete = true;
-    let mut written = Vec::new();
-    for r in [
-        &report::Json as &dyn Reporter,
-        &report::Csv,
-        &report::Markdown,
-    ] {
-        written.push(report::write_report(r, run, out, stem)?);
-    }
+    let written = report::write_results(run, out, stem)?;
     let _ = std::fs::remove_file(out.join(format!("{partial}.json")));
-    let results_line = format!(
-        "results: {}",
-        written
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let results_line = report::results_line(&written);
     let mut stdout = std::io::stdout().lock();
     let printed = match args.format {
         OutputFormat::Table => if args.wide {

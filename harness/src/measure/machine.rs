@@ -34,6 +34,10 @@ pub struct Machine {
     pub os: String,
     pub governor: Option<String>,
     pub memory_bytes: Option<u64>,
+    /// The name the run gave this machine (`--machine-label`, `QBENCH_MACHINE_LABEL`), e.g. a CI
+    /// runner label; runs with the same label are one machine in merged results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 fn cpuinfo() -> String {
@@ -113,6 +117,38 @@ impl Machine {
             .ok()
             .map(|s| s.trim().to_string()),
             memory_bytes: memory_bytes(),
+            label: std::env::var("QBENCH_MACHINE_LABEL")
+                .ok()
+                .filter(|l| !l.trim().is_empty()),
+        }
+    }
+
+    /// The class of integer kernels this CPU can run, best first: what decides whether int8
+    /// pays (VNNI and AMX add int8 dot products; Arm's dotprod and i8mm likewise).
+    pub fn isa_class(&self) -> &'static str {
+        let has = |f: &str| self.isa.iter().any(|x| x == f);
+        const CLASSES: [(&str, &str); 8] = [
+            ("amx_int8", "AMX"),
+            ("avx512_vnni", "AVX-512 VNNI"),
+            ("avx_vnni", "AVX-VNNI"),
+            ("avx512bw", "AVX-512"),
+            ("avx2", "AVX2"),
+            ("i8mm", "Arm i8mm"),
+            ("asimddp", "Arm dotprod"),
+            ("asimd", "Arm NEON"),
+        ];
+        CLASSES
+            .iter()
+            .find(|(flag, _)| has(flag))
+            .map_or("baseline ISA", |(_, class)| class)
+    }
+
+    /// What identifies this machine in merged results: its label, else CPU model, ISA class and
+    /// cores (runs on two machines are two rows of a cell, never averaged).
+    pub fn id(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => format!("{} [{}] {} cores", self.cpu, self.isa_class(), self.cores),
         }
     }
 }
@@ -148,5 +184,21 @@ mod tests {
         let m = Machine::detect();
         assert!(m.cores >= 1);
         assert!(!m.cpu.is_empty());
+    }
+
+    #[test]
+    fn the_id_names_the_isa_class_unless_labelled() {
+        let mut m = Machine::detect();
+        m.cpu = "Some CPU".into();
+        m.cores = 4;
+        m.label = None;
+        m.isa = vec!["avx2".into(), "fma".into()];
+        assert_eq!(m.id(), "Some CPU [AVX2] 4 cores");
+        m.isa.push("avx512_vnni".into());
+        assert_eq!(m.isa_class(), "AVX-512 VNNI");
+        m.isa = vec![];
+        assert_eq!(m.isa_class(), "baseline ISA");
+        m.label = Some("ubuntu-24.04-arm".into());
+        assert_eq!(m.id(), "ubuntu-24.04-arm");
     }
 }

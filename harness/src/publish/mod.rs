@@ -4,6 +4,7 @@
 //! three SVG charts beside it: accuracy against latency with the Pareto front, speed-up against
 //! FP32 per backend, and artifact size per technique.
 
+mod machines;
 pub mod svg;
 mod training_cost;
 
@@ -197,8 +198,30 @@ fn quality_sentence(run: &Run) -> String {
     }
 }
 
-/// The page.
+/// The page: one column group per backend, or, for merged results of several machines, per
+/// machine and backend, with the machines described at the end.
 pub fn page(full: &Run, source: &str) -> Result<String> {
+    let parts = full.by_machine().len();
+    if parts == 1 {
+        return one_machine_page(full, source, true);
+    }
+    let columns = machines::by_machine_columns(full);
+    let mut s = one_machine_page(&columns, source, false)?;
+    let intro = format!(
+        "Merged results of {parts} machines (`qbench merge`): every column group is one machine \
+         and backend, described under [Machines](#machines).\n\n"
+    );
+    let mut speedups = String::new();
+    machines::speedup_table(full, &mut speedups)?;
+    if let Some(at) = s.find("\n\n") {
+        s.insert_str(at + 2, &format!("{intro}{speedups}"));
+    }
+    machines::legend(full, &mut s)?;
+    Ok(s)
+}
+
+/// The page of one machine's rows (`environment`: end with its environment block).
+fn one_machine_page(full: &Run, source: &str, with_environment: bool) -> Result<String> {
     let main = primary(full);
     let run = &main;
     let bs = backends(run);
@@ -334,14 +357,20 @@ pub fn page(full: &Run, source: &str) -> Result<String> {
             writeln!(s, "- `{k}`: {}", v.replace('|', "\\|"))?;
         }
     }
-    let mut env = Vec::new();
-    environment(run, &mut env)?;
-    s.push_str(&String::from_utf8_lossy(&env));
+    if with_environment {
+        let mut env = Vec::new();
+        environment(run, &mut env)?;
+        s.push_str(&String::from_utf8_lossy(&env));
+    }
     Ok(s)
 }
 
 /// The three charts of the run's first batch size and thread count, as (file name, SVG text).
 pub fn charts(full: &Run) -> Vec<(&'static str, String)> {
+    if full.by_machine().len() > 1 {
+        // One series per machine and backend.
+        return charts(&machines::by_machine_columns(full));
+    }
     let main = primary(full);
     let run = &main;
     let batch = run.settings.batch.first().copied().unwrap_or(1);

@@ -57,6 +57,21 @@ pub fn write_report(
     Ok(path)
 }
 
+/// Writes the run's results files, `<stem>.json`, `.csv` and `.md` in `dir`, each atomically;
+/// returns their paths.
+pub fn write_results(run: &Run, dir: &Path, stem: &str) -> Result<Vec<std::path::PathBuf>> {
+    [&Json as &dyn Reporter, &Csv, &Markdown]
+        .into_iter()
+        .map(|r| write_report(r, run, dir, stem))
+        .collect()
+}
+
+/// `results: a.json, a.csv, a.md`: where a command wrote its results.
+pub fn results_line(paths: &[std::path::PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!("results: {}", names.join(", "))
+}
+
 /// What the evaluation measured, when it is not top-1 on labelled data: said next to every
 /// table, so an empty accuracy column is never mistaken for a failure.
 pub fn metric_line(run: &Run) -> Option<String> {
@@ -118,6 +133,8 @@ pub(crate) mod fixture {
             complete: true,
             stopped: None,
             plan: None,
+            shard: None,
+            machines: Default::default(),
             scenario: "resnet".into(),
             metric: Some("top1".into()),
             data: None,
@@ -133,6 +150,7 @@ pub(crate) mod fixture {
                 os: "Linux".into(),
                 governor: None,
                 memory_bytes: None,
+                label: None,
             },
             build: Some(crate::measure::build_info::Build {
                 profile: "release".into(),

@@ -381,6 +381,9 @@ fn evaluate(
         "compare".into(),
         "--scenario".into(),
         args.scenario.clone(),
+        // The whole evaluation, even inside a Slurm array or an Indexed Job.
+        "--shard".into(),
+        "1/1".into(),
         "--backends".into(),
         args.backend.clone(),
         "--techniques".into(),

@@ -198,6 +198,14 @@ pub struct CaffeDfp {
 }
 
 impl Technique for CaffeDfp {
+    fn format(&self) -> Format {
+        if self.widths.activations.is_some() {
+            Format::Qdq
+        } else {
+            Format::WeightOnly
+        }
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -236,8 +244,17 @@ pub struct CaffeDfpSearch {
 pub const SEARCH_WIDTHS: [u32; 4] = [16, 8, 4, 2];
 
 impl Technique for CaffeDfpSearch {
+    fn format(&self) -> Format {
+        Format::Qdq
+    }
+
     fn name(&self) -> &'static str {
         "caffe-dfp-search"
+    }
+
+    /// The FP32 baseline, each part at each width until one fails, and the combination.
+    fn scored_models(&self) -> usize {
+        1 + 3 * SEARCH_WIDTHS.len() + 1
     }
 
     fn framework(&self) -> &'static str {

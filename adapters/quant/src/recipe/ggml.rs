@@ -89,6 +89,10 @@ pub struct GgmlWeightOnly {
 }
 
 impl Technique for GgmlWeightOnly {
+    fn format(&self) -> Format {
+        Format::WeightOnly
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

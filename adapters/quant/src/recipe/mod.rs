@@ -77,6 +77,15 @@ pub trait Technique: Send + Sync {
     fn name(&self) -> &'static str;
     /// The framework whose behaviour it reproduces.
     fn framework(&self) -> &'static str;
+    /// The format of the artifact it writes (known before quantizing: `compare --shard`
+    /// estimates each cell's cost from it).
+    fn format(&self) -> Format;
+    /// How many candidate models it scores on the calibration split while quantizing, at most
+    /// (an accuracy search; 0 for most): `compare --shard` counts them in the expected cost of
+    /// every shard that quantizes the technique.
+    fn scored_models(&self) -> usize {
+        0
+    }
     /// Quantizes `model`, calibrating on `calib` where needed.
     fn apply(&self, model: &Model, calib: &mut dyn ActivationSource) -> Result<Quantized>;
 }

@@ -13,6 +13,10 @@ use crate::error::Result;
 pub struct OrtDynamic;
 
 impl Technique for OrtDynamic {
+    fn format(&self) -> Format {
+        Format::Dynamic
+    }
+
     fn name(&self) -> &'static str {
         "ort-dynamic"
     }

@@ -86,6 +86,10 @@ impl OrtStatic {
 }
 
 impl Technique for OrtStatic {
+    fn format(&self) -> Format {
+        Format::Qdq
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }

@@ -199,6 +199,10 @@ fn round_add_scalars(g: &mut Graph, marks: &TorchMarks, params: &HashMap<String,
 }
 
 impl Technique for PytorchStatic {
+    fn format(&self) -> Format {
+        Format::QOperator
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -239,6 +243,10 @@ impl Technique for PytorchStatic {
 pub struct PytorchDynamic;
 
 impl Technique for PytorchDynamic {
+    fn format(&self) -> Format {
+        Format::Dynamic
+    }
+
     fn name(&self) -> &'static str {
         "pytorch-dynamic"
     }

@@ -208,6 +208,14 @@ pub struct TfliteFullInteger {
 }
 
 impl Technique for TfliteFullInteger {
+    fn format(&self) -> Format {
+        if self.activation == QType::INT16 {
+            Format::Qdq16
+        } else {
+            Format::QOperator
+        }
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -248,6 +256,10 @@ pub struct TfliteDynamicRange;
 pub const TFLITE_MIN_ELEMENTS: usize = 1024;
 
 impl Technique for TfliteDynamicRange {
+    fn format(&self) -> Format {
+        Format::Dynamic
+    }
+
     fn name(&self) -> &'static str {
         "tflite-dynamic-range"
     }
@@ -329,6 +341,10 @@ pub fn float16_weights(model: &Model) -> Result<Model> {
 }
 
 impl Technique for TfliteFloat16 {
+    fn format(&self) -> Format {
+        Format::Fp16
+    }
+
     fn name(&self) -> &'static str {
         "tflite-float16"
     }

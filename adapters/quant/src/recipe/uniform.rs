@@ -52,6 +52,10 @@ fn step(r: Range) -> f32 {
 }
 
 impl Technique for Uniform4 {
+    fn format(&self) -> Format {
+        Format::Qdq
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
