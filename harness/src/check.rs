@@ -442,7 +442,7 @@ pub fn run(dir: &Path, args: &crate::cli::CheckArgs) -> Result<bool> {
             ));
         }
     }
-    let st = stability(&baseline, &run);
+    let st = crate::check_machines::stability_machines(&baseline, &run);
     println!(
         "checking {} against baseline {} (scenario {}, {}; thresholds: top-1 drop {} pts, size +{}%, latency/fp32 +{}%)",
         run_path.display(),

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::check::{compare, Thresholds, Verdict};
+use crate::check::{compare, stability, Stability, Thresholds, Verdict};
 use crate::record::Run;
 
 /// The verdict of `run` against `baseline`, machine by machine. Two runs of one machine each are
@@ -52,6 +52,30 @@ pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Ver
     }
     all.latency_not_gated = (!not_gated.is_empty()).then(|| not_gated.join("; "));
     Ok(all)
+}
+
+/// Run-to-run stability, summed over the machines both runs have (cells of one machine against
+/// the same cells of the same machine only).
+pub fn stability_machines(baseline: &Run, run: &Run) -> Stability {
+    let base = baseline.by_machine();
+    let now = run.by_machine();
+    if base.len() == 1 && now.len() == 1 {
+        return stability(baseline, run);
+    }
+    let mut sum = Stability {
+        cells: 0,
+        latency_stable: 0,
+        accuracy_identical: 0,
+    };
+    for (id, part) in &now {
+        if let Some((_, b)) = base.iter().find(|(m, _)| m == id) {
+            let s = stability(b, part);
+            sum.cells += s.cells;
+            sum.latency_stable += s.latency_stable;
+            sum.accuracy_identical += s.accuracy_identical;
+        }
+    }
+    sum
 }
 
 #[cfg(test)]

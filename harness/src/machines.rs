@@ -80,10 +80,22 @@ impl Run {
 
     /// The machine that measured `r`.
     pub fn machine_of(&self, r: &crate::record::Row) -> &Machine {
-        r.machine
-            .as_deref()
-            .and_then(|id| self.machines.get(id))
-            .map_or(&self.machine, |m| &m.machine)
+        self.record_of(r).map_or(&self.machine, |m| &m.machine)
+    }
+
+    /// The runtime versions (backend -> version) of the machine that measured `r`.
+    pub fn backends_of(&self, r: &crate::record::Row) -> &BTreeMap<String, String> {
+        self.record_of(r).map_or(&self.backends, |m| &m.backends)
+    }
+
+    /// The qbench commit that measured `r`.
+    pub fn git_commit_of(&self, r: &crate::record::Row) -> Option<&str> {
+        self.record_of(r)
+            .map_or(self.git_commit.as_deref(), |m| m.git_commit.as_deref())
+    }
+
+    fn record_of(&self, r: &crate::record::Row) -> Option<&MachineRun> {
+        r.machine.as_deref().and_then(|id| self.machines.get(id))
     }
 }
 
@@ -132,5 +144,8 @@ mod tests {
         assert_eq!(parts[1].1.rows.len(), 2);
         assert!(parts[1].1.rows.iter().all(|r| r.machine.is_none()));
         assert_eq!(merged.machine_of(&merged.rows[0]).cpu, "Other CPU");
+        assert_eq!(merged.backends_of(&merged.rows[0])["ort"], "9.9");
+        assert_eq!(merged.backends_of(&merged.rows[1])["ort"], "1.31.1");
+        assert_eq!(run.backends_of(&run.rows[0])["ort"], "1.31.1");
     }
 }

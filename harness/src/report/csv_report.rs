@@ -68,6 +68,9 @@ struct Line<'a> {
     /// The metrics without a column of their own, `name=value [lo, hi]`, `;`-separated.
     metrics: String,
     metric: &'a str,
+    /// The machine's id (merged results of several machines: one row per cell and machine).
+    machine: String,
+    isa_class: &'a str,
 }
 
 impl Reporter for Csv {
@@ -80,17 +83,18 @@ impl Reporter for Csv {
         for r in &run.rows {
             let l = r.latency_ms.as_ref();
             let cosine_ci = r.metrics.get("cosine").and_then(|s| s.ci95);
+            let machine = run.machine_of(r);
             w.serialize(Line {
                 scenario: &run.scenario,
-                git_commit: run.git_commit.as_deref().unwrap_or(""),
-                cpu: &run.machine.cpu,
+                git_commit: run.git_commit_of(r).unwrap_or(""),
+                cpu: &machine.cpu,
                 build: run.build.as_ref().map(|b| b.describe()).unwrap_or_default(),
                 quick: run.settings.quick,
                 technique: &r.technique,
                 framework: &r.framework,
                 backend: &r.backend,
                 backend_version: run
-                    .backends
+                    .backends_of(r)
                     .get(&r.backend)
                     .map(String::as_str)
                     .unwrap_or(""),
@@ -139,6 +143,8 @@ impl Reporter for Csv {
                 metrics: crate::report::other_metrics(r),
                 max_abs_err_vs_fp32: r.max_abs_err_vs_fp32,
                 metric: run.metric.as_deref().unwrap_or("top1"),
+                machine: machine.id(),
+                isa_class: machine.isa_class(),
             })?;
         }
         w.flush()?;
@@ -163,5 +169,15 @@ mod tests {
         assert!(lines[0].contains(",size_bytes,packed_bytes,load_ms,"));
         assert!(lines[0].contains(",accuracy_delta_vs_fp32,"));
         assert!(lines[2].contains("failed"));
+        assert!(
+            lines[0].ends_with(",metric,machine,isa_class"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with(",top1,Test CPU [AVX2] 2 cores,AVX2"),
+            "{}",
+            lines[1]
+        );
     }
 }

@@ -34,17 +34,26 @@ impl Reporter for Markdown {
         if let Some(line) = super::metric_line(run) {
             writeln!(out, "{line}\n")?;
         }
-        writeln!(out, "| {} |", HEADERS.join(" | "))?;
-        writeln!(
-            out,
-            "|{}",
-            HEADERS.iter().map(|_| "---|").collect::<String>()
-        )?;
-        for r in &run.rows {
-            let c: Vec<String> = cells(r).iter().map(|s| escape(s)).collect();
-            writeln!(out, "| {} |", c.join(" | "))?;
+        // Merged results of several machines: a table and an environment per machine.
+        let parts = run.by_machine();
+        for (id, part) in &parts {
+            if parts.len() > 1 {
+                writeln!(out, "## Machine: {id}\n")?;
+            }
+            writeln!(out, "| {} |", HEADERS.join(" | "))?;
+            writeln!(
+                out,
+                "|{}",
+                HEADERS.iter().map(|_| "---|").collect::<String>()
+            )?;
+            for r in &part.rows {
+                let c: Vec<String> = cells(r).iter().map(|s| escape(s)).collect();
+                writeln!(out, "| {} |", c.join(" | "))?;
+            }
+            environment(part, out)?;
+            writeln!(out)?;
         }
-        environment(run, out)
+        Ok(())
     }
 }
 
@@ -127,5 +136,31 @@ mod tests {
         assert!(s.contains("| failed |"));
         assert!(s.contains("91.23 [90.66, 91.77]"));
         assert!(s.contains("Test CPU"));
+        assert!(!s.contains("## Machine:"), "one machine: one table");
+    }
+
+    #[test]
+    fn merged_machines_get_a_table_and_an_environment_each() {
+        let one = crate::report::fixture::run();
+        let mut other = one.clone();
+        other.machine.cpu = "Other CPU".into();
+        let mut merged = one.clone();
+        merged.rows.clear();
+        for r in [&one, &other] {
+            let id = r.machine.id();
+            merged
+                .machines
+                .insert(id.clone(), crate::machines::MachineRun::of(r, vec![]));
+            merged.rows.extend(r.rows.iter().cloned().map(|mut row| {
+                row.machine = Some(id.clone());
+                row
+            }));
+        }
+        let mut buf = Vec::new();
+        Markdown.render(&merged, &mut buf).unwrap();
+        let s = String::from_utf8(buf).unwrap();
+        assert!(s.contains("## Machine: Test CPU [AVX2] 2 cores"), "{s}");
+        assert!(s.contains("## Machine: Other CPU [AVX2] 2 cores"), "{s}");
+        assert_eq!(s.matches("## Environment").count(), 2);
     }
 }
