@@ -1,6 +1,7 @@
 //! `qbench check` on merged results: each machine of the run is gated against the baseline's
-//! rows of the same machine (integer kernels, and so latency ratios, change with the CPU), never
-//! against another machine's.
+//! rows of the same machine (integer kernels, and so latency ratios, change with the CPU). Against
+//! a baseline of one machine, every machine of the run is gated on status, top-1 and size, and on
+//! latency ratios only if it is that machine.
 
 use anyhow::Result;
 
@@ -9,8 +10,8 @@ use crate::record::Run;
 
 /// The verdict of `run` against `baseline`, machine by machine. Two runs of one machine each are
 /// compared as they are (latency ratios are then gated only if their CPUs match); otherwise a
-/// machine of the run is compared with the baseline's part of the same machine id, and a machine
-/// without one is reported as not gated.
+/// machine of the run is compared with the baseline's part of the same machine id, else with the
+/// baseline's only machine if it has one (latency then not gated), else reported as not gated.
 pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
     let base = baseline.by_machine();
     let now = run.by_machine();
@@ -25,12 +26,19 @@ pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Ver
     };
     let mut not_gated = Vec::new();
     for (id, part) in &now {
-        let Some((_, b)) = base.iter().find(|(m, _)| m == id) else {
-            all.warnings.push(format!(
-                "machine {id:?} has no baseline of the same machine: its {} cells are not gated",
-                part.rows.len()
-            ));
-            continue;
+        let b = match base.iter().find(|(m, _)| m == id) {
+            Some((_, b)) => b,
+            // A baseline of one machine still judges status, top-1 and size (compare() leaves
+            // latency ratios ungated across CPUs, and says so).
+            None if base.len() == 1 => &base[0].1,
+            None => {
+                all.warnings.push(format!(
+                    "machine {id:?} has no baseline of the same machine: its {} cells are not \
+                     gated",
+                    part.rows.len()
+                ));
+                continue;
+            }
         };
         let v = compare(b, part, t)?;
         all.compared += v.compared;
@@ -43,7 +51,7 @@ pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Ver
             .extend(v.warnings.into_iter().map(|w| format!("[{id}] {w}")));
     }
     for (id, part) in &base {
-        if !now.iter().any(|(m, _)| m == id) {
+        if base.len() > 1 && !now.iter().any(|(m, _)| m == id) {
             all.warnings.push(format!(
                 "the baseline's machine {id:?} ({} cells) is not in the run",
                 part.rows.len()
@@ -131,11 +139,34 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("Other CPU") && w.contains("not in the run")));
-        // A machine the baseline does not have is not gated, and said so.
-        let v = compare_machines(&single, &baseline, &Thresholds::default()).unwrap();
+        // Against a baseline of one machine, the other machine is gated on top-1, not latency.
+        let v = compare_machines(&single, &merged(0.80), &Thresholds::default()).unwrap();
+        assert_eq!((v.compared, v.regressions()), (4, 1));
         assert!(v
-            .warnings
-            .iter()
-            .any(|w| w.contains("no baseline of the same machine")));
+            .latency_not_gated
+            .as_deref()
+            .unwrap()
+            .contains("CPU differs"));
+        // A machine that matches no machine of a baseline of several is not gated, and said so.
+        let mut third = merged(0.9123);
+        for r in &mut third.rows {
+            r.machine = r.machine.as_ref().map(|m| m.replace("Other", "Third"));
+        }
+        third.machines = third
+            .machines
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.machine.cpu = v.machine.cpu.replace("Other", "Third");
+                (k.replace("Other", "Third"), v)
+            })
+            .collect();
+        let v = compare_machines(&baseline, &third, &Thresholds::default()).unwrap();
+        assert!(
+            v.warnings
+                .iter()
+                .any(|w| w.contains("Third CPU") && w.contains("no baseline")),
+            "{:?}",
+            v.warnings
+        );
     }
 }
