@@ -8,29 +8,18 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{qbench, scenarios, text};
+use common::{compare_resnet, qbench, scenarios, text};
 use serde_json::Value;
 
 const TECHNIQUES: &str = "fp32,ort-static-minmax,tflite-full-int8,pytorch-dynamic";
 
 fn compare(out: &Path, extra: &[&str]) -> PathBuf {
-    let dir = scenarios();
+    let out_s = out.to_str().unwrap();
     let mut args = vec![
-        "--scenarios",
-        dir.to_str().unwrap(),
-        "compare",
-        "--scenario",
-        "resnet",
-        "--quick",
-        "--rounds",
-        "1",
-        "--format",
-        "json",
-        "--out",
-        out.to_str().unwrap(),
+        "--quick", "--rounds", "1", "--format", "json", "--out", out_s,
     ];
     args.extend_from_slice(extra);
-    let o = qbench(&args);
+    let o = compare_resnet(&args);
     assert!(o.status.success(), "{}", text(&o));
     let name = std::fs::read_dir(out)
         .unwrap()
