@@ -13,11 +13,11 @@ use crate::record::Run;
 /// machine of the run is compared with the baseline's part of the same machine id, else with the
 /// baseline's only machine if it has one (latency then not gated), else reported as not gated.
 pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Verdict> {
-    let base = baseline.by_machine();
-    let now = run.by_machine();
-    if base.len() == 1 && now.len() == 1 {
+    if baseline.machine_count() == 1 && run.machine_count() == 1 {
         return compare(baseline, run, t);
     }
+    let base = baseline.by_machine();
+    let now = run.by_machine();
     let mut all = Verdict {
         compared: 0,
         findings: Vec::new(),
@@ -65,11 +65,11 @@ pub fn compare_machines(baseline: &Run, run: &Run, t: &Thresholds) -> Result<Ver
 /// Run-to-run stability, summed over the machines both runs have (cells of one machine against
 /// the same cells of the same machine only).
 pub fn stability_machines(baseline: &Run, run: &Run) -> Stability {
-    let base = baseline.by_machine();
-    let now = run.by_machine();
-    if base.len() == 1 && now.len() == 1 {
+    if baseline.machine_count() == 1 && run.machine_count() == 1 {
         return stability(baseline, run);
     }
+    let base = baseline.by_machine();
+    let now = run.by_machine();
     let mut sum = Stability {
         cells: 0,
         latency_stable: 0,

@@ -78,6 +78,11 @@ impl Run {
             .collect()
     }
 
+    /// How many machines measured the run (1 unless merged from several).
+    pub fn machine_count(&self) -> usize {
+        self.machines.len().max(1)
+    }
+
     /// The machine that measured `r`.
     pub fn machine_of(&self, r: &crate::record::Row) -> &Machine {
         self.record_of(r).map_or(&self.machine, |m| &m.machine)

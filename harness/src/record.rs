@@ -111,7 +111,20 @@ pub struct Row {
     pub machine: Option<String>,
 }
 
+/// A cell by what identifies it within one machine's run: technique, backend, batch, threads.
+pub type CellId = (String, String, usize, usize);
+
 impl Row {
+    /// Technique, backend, batch and threads of the cell.
+    pub fn cell_id(&self) -> CellId {
+        (
+            self.technique.clone(),
+            self.backend.clone(),
+            self.batch,
+            self.threads,
+        )
+    }
+
     /// The cell this row measures.
     pub fn key(&self) -> RowKey {
         RowKey {

@@ -6,8 +6,7 @@ use crate::measure::accuracy::{agreement, paired, wilson95};
 use crate::record::{Row, Status};
 use crate::registry;
 
-/// Identifies a cell's predictions: technique, backend, batch, threads.
-pub(super) type CellId = (String, String, usize, usize);
+pub(super) use crate::record::CellId;
 
 pub(super) fn cell_id(technique: &str, r: &Row) -> CellId {
     (technique.to_string(), r.backend.clone(), r.batch, r.threads)

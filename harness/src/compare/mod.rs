@@ -214,7 +214,7 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                 (Err(e), _) => Err((Status::Unsupported, e.clone())),
                 (_, Err(e)) => Err((e.status, e.reason.clone())),
             };
-            let mut row = match measured {
+            let row = match measured {
                 Ok(m) => {
                     if let Some(path) = save_logits {
                         fp32_logits.push(((b.name().into(), threads), path));
@@ -224,7 +224,6 @@ pub fn run(dir: &Path, args: &CompareArgs) -> Result<()> {
                 }
                 Err((status, reason)) => Row::not_run(key, status, reason),
             };
-            row.notes = Some("reference for this shard's comparison with FP32".into());
             bar.inc(1);
             bar.println(format!(
                 "{:<30} {:<7} b{:<3} t{:<2} reference: {}",

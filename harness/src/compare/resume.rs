@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::agreement::CellId;
 use super::journal::{self, Entry};
 use super::options::Options;
-use crate::record::{Run, Status};
+use crate::record::{Row, Run, Status};
 
 /// The plan of a run, as a hex SHA-256.
 pub(super) fn plan_hash(opts: &Options, run: &Run) -> Result<String> {
@@ -85,15 +85,9 @@ pub(super) fn restore(out: &Path, partial: &str, plan: &str) -> Result<Option<Re
         }
     }
     // A measured row whose first round did not reach the journal is measured again.
-    run.rows.retain(|r| {
-        r.status != Status::Ok
-            || rounds.contains_key(&(r.technique.clone(), r.backend.clone(), r.batch, r.threads))
-    });
-    let kept: std::collections::HashSet<CellId> = run
-        .rows
-        .iter()
-        .map(|r| (r.technique.clone(), r.backend.clone(), r.batch, r.threads))
-        .collect();
+    run.rows
+        .retain(|r| r.status != Status::Ok || rounds.contains_key(&r.cell_id()));
+    let kept: std::collections::HashSet<CellId> = run.rows.iter().map(Row::cell_id).collect();
     rounds.retain(|c, _| kept.contains(c));
     run.stopped = None;
     Ok(Some(Restored { run, rounds }))
@@ -132,17 +126,7 @@ pub(super) fn start(
         .rows
         .iter()
         .enumerate()
-        .map(|(i, row)| {
-            (
-                (
-                    row.technique.clone(),
-                    row.backend.clone(),
-                    row.batch,
-                    row.threads,
-                ),
-                i,
-            )
-        })
+        .map(|(i, row)| (row.cell_id(), i))
         .collect();
     Ok((done, r.rounds))
 }

@@ -80,7 +80,11 @@ pub(super) fn setup(opts: &Options, args: &CompareArgs, plan: &str) -> Result<Op
     // Without a readable calibration split nothing is scored (quantizing then fails per technique).
     let calibration_samples = opts.scenario.calib_data().map_or(0, |d| d.len());
     let s = &opts.settings;
-    let (cells, expected_s) = shard::plan(
+    let shard::Plan {
+        cells,
+        expected_s,
+        references: mut per_shard,
+    } = shard::plan(
         &planned_techniques(opts),
         &opts.backends,
         &s.batch,
@@ -88,7 +92,7 @@ pub(super) fn setup(opts: &Options, args: &CompareArgs, plan: &str) -> Result<Op
         &CostModel::new(s, bytes, calibration_samples),
         shard.count,
     );
-    let reference_ids = shard::references(&cells, shard.index);
+    let reference_ids = std::mem::take(&mut per_shard[shard.index - 1]);
     let owned: HashSet<CellId> = cells
         .iter()
         .filter(|c| c.shard == shard.index)

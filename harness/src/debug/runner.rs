@@ -41,6 +41,18 @@ impl Plain {
         batch: usize,
     ) -> Result<Self> {
         model.save(path)?;
+        Self::open(backend, path, format, input, output, batch)
+    }
+
+    /// Loads the model already written at `path` on `backend` for `batch` samples per run.
+    pub fn open(
+        backend: &dyn Backend,
+        path: &Path,
+        format: Format,
+        input: &InputSpec,
+        output: &str,
+        batch: usize,
+    ) -> Result<Self> {
         let art = artifact(path, format, input, output);
         let opts = LoadOptions {
             threads: threads(),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::{bail, Result};
 
 use crate::machines::MachineRun;
-use crate::record::{Row, RowKey, Run, Status};
+use crate::record::{CellId, Row, RowKey, Run, Status};
 
 /// A results file and what it holds.
 pub struct Input {
@@ -36,12 +36,6 @@ struct Part<'a> {
     source: String,
     run: Run,
     input: &'a Input,
-}
-
-type CellId = (String, String, usize, usize);
-
-fn cell_of(r: &Row) -> CellId {
-    (r.technique.clone(), r.backend.clone(), r.batch, r.threads)
 }
 
 fn short(plan: &str) -> &str {
@@ -257,7 +251,7 @@ fn join_machine(
             .filter(|c| c.shard == s.index)
             .map(|c| c.id())
             .collect();
-        let got: BTreeSet<CellId> = p.run.rows.iter().map(cell_of).collect();
+        let got: BTreeSet<CellId> = p.run.rows.iter().map(Row::cell_id).collect();
         if want != got || got.len() != p.run.rows.len() {
             bail!(
                 "{}: its rows are not the {} cells shard {}/{} of its plan runs ({} rows; \
@@ -277,7 +271,7 @@ fn join_machine(
         .collect();
     let mut rows: HashMap<CellId, Row> = group
         .iter()
-        .flat_map(|p| p.run.rows.iter().map(|r| (cell_of(r), r.clone())))
+        .flat_map(|p| p.run.rows.iter().map(|r| (r.cell_id(), r.clone())))
         .collect();
     if !missing.is_empty() {
         let what = missing

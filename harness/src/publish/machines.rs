@@ -10,9 +10,12 @@ use anyhow::Result;
 use crate::record::Run;
 use crate::report::environment;
 
-/// Short names of the run's machines for column headers: the label, else the ISA class (with
-/// `#k` when two machines share it), with the machine's id.
-pub fn short_names(run: &Run) -> Vec<(String, String, Run)> {
+/// One machine of merged results: its short name for column headers, its id, its rows.
+pub type Named = (String, String, Run);
+
+/// The run's machines with short names for column headers: the label, else the ISA class (with
+/// `#k` when two machines share it).
+pub fn short_names(run: &Run) -> Vec<Named> {
     let parts = run.by_machine();
     let base: Vec<String> = parts
         .iter()
@@ -41,8 +44,7 @@ pub fn short_names(run: &Run) -> Vec<(String, String, Run)> {
 
 /// The run with each backend named `<machine> · <backend>`: the one-machine page then has a
 /// column group per machine and backend, and FP32 ratios stay within a machine.
-pub fn by_machine_columns(run: &Run) -> Run {
-    let names = short_names(run);
+pub fn by_machine_columns(run: &Run, names: &[Named]) -> Run {
     let mut out = run.clone();
     out.machines.clear();
     out.rows = names
@@ -59,17 +61,17 @@ pub fn by_machine_columns(run: &Run) -> Run {
 }
 
 /// The machines section: what each column group's machine is, and its environment.
-pub fn legend(run: &Run, s: &mut String) -> Result<()> {
+pub fn legend(run: &Run, names: &[Named], s: &mut String) -> Result<()> {
     writeln!(
         s,
         "\n## Machines\n\nEach column group above is one machine; the same cell on two machines \
          is two cells, never an average, and each speed-up is against FP32 on the same machine \
          and backend.\n\n| columns | machine | ISA class | cores | sources |\n|---|---|---|---|---|"
     )?;
-    for (name, id, part) in short_names(run) {
+    for (name, id, part) in names {
         let sources = run
             .machines
-            .get(&id)
+            .get(id)
             .map(|m| m.sources.join("; "))
             .unwrap_or_default();
         writeln!(
@@ -81,9 +83,9 @@ pub fn legend(run: &Run, s: &mut String) -> Result<()> {
             sources.replace('|', "\\|")
         )?;
     }
-    for (name, _, part) in short_names(run) {
+    for (name, _, part) in names {
         let mut env = Vec::new();
-        environment(&part, &mut env)?;
+        environment(part, &mut env)?;
         let text = String::from_utf8_lossy(&env).replace("## Environment", &format!("### {name}"));
         s.push_str(&text);
     }
@@ -92,8 +94,7 @@ pub fn legend(run: &Run, s: &mut String) -> Result<()> {
 
 /// Where a technique pays, machine by machine: its latency speed-up against FP32 on the same
 /// machine and backend (first batch size and thread count), or why the cell has none.
-pub fn speedup_table(run: &Run, s: &mut String) -> Result<()> {
-    let names = short_names(run);
+pub fn speedup_table(names: &[Named], s: &mut String) -> Result<()> {
     let parts: Vec<(String, Run)> = names
         .iter()
         .map(|(n, _, p)| (n.clone(), super::primary(p)))

@@ -201,22 +201,23 @@ fn quality_sentence(run: &Run) -> String {
 /// The page: one column group per backend, or, for merged results of several machines, per
 /// machine and backend, with the machines described at the end.
 pub fn page(full: &Run, source: &str) -> Result<String> {
-    let parts = full.by_machine().len();
-    if parts == 1 {
+    if full.machine_count() == 1 {
         return one_machine_page(full, source, true);
     }
-    let columns = machines::by_machine_columns(full);
+    let names = machines::short_names(full);
+    let parts = names.len();
+    let columns = machines::by_machine_columns(full, &names);
     let mut s = one_machine_page(&columns, source, false)?;
     let intro = format!(
         "Merged results of {parts} machines (`qbench merge`): every column group is one machine \
          and backend, described under [Machines](#machines).\n\n"
     );
     let mut speedups = String::new();
-    machines::speedup_table(full, &mut speedups)?;
+    machines::speedup_table(&names, &mut speedups)?;
     if let Some(at) = s.find("\n\n") {
         s.insert_str(at + 2, &format!("{intro}{speedups}"));
     }
-    machines::legend(full, &mut s)?;
+    machines::legend(full, &names, &mut s)?;
     Ok(s)
 }
 
@@ -367,9 +368,12 @@ fn one_machine_page(full: &Run, source: &str, with_environment: bool) -> Result<
 
 /// The three charts of the run's first batch size and thread count, as (file name, SVG text).
 pub fn charts(full: &Run) -> Vec<(&'static str, String)> {
-    if full.by_machine().len() > 1 {
+    if full.machine_count() > 1 {
         // One series per machine and backend.
-        return charts(&machines::by_machine_columns(full));
+        return charts(&machines::by_machine_columns(
+            full,
+            &machines::short_names(full),
+        ));
     }
     let main = primary(full);
     let run = &main;

@@ -19,8 +19,9 @@ use crate::record::Settings;
 /// (`results/resnet/compare.json`), 1.3e-10 s per byte.
 const IMAGE_SECONDS_PER_MODEL_BYTE: f64 = 1.3e-10;
 
-/// Starting a child process and loading the artifact, per process (a quick resnet run: 186
-/// processes, 106 s in all, most of it the accuracy passes and latency rules).
+/// Starting a child process and loading the artifact, per process (a quick resnet run: 180 cell
+/// processes, 90 measured cells in 2 rounds, took 104.7 s in all, most of it the accuracy passes
+/// and latency rules).
 const PROCESS_SECONDS: f64 = 0.15;
 
 /// Per-image time of a format on a backend, relative to FP32 on ONNX Runtime: the median over
@@ -78,12 +79,10 @@ impl CostModel {
         }
     }
 
-    /// Expected seconds of one cell (its first pass and every latency round).
-    pub fn cell_seconds(&self, backend: &str, format: Format, batch: usize) -> f64 {
-        let Some(relative) = relative_image_cost(backend, format) else {
-            return 0.0;
-        };
-        let image = self.image_s * relative;
+    /// A cell's accuracy pass, all of its latency rounds and its throughput top-up, in seconds
+    /// (`None`: the backend refuses the format before running it).
+    fn work(&self, backend: &str, format: Format, batch: usize) -> Option<(f64, f64, f64)> {
+        let image = self.image_s * relative_image_cost(backend, format)?;
         let timed = |rule: &IterationRule, per_run: f64| {
             (rule.min_iters as f64 * per_run)
                 .max(rule.min_seconds)
@@ -94,7 +93,15 @@ impl CostModel {
         let latency = timed(&self.latency, image * batch as f64);
         // The accuracy pass's batches are throughput samples, topped up to the throughput rule.
         let throughput = (timed(&self.throughput, image * 64.0) - accuracy).max(0.0);
-        self.rounds as f64 * PROCESS_SECONDS + accuracy + latency + throughput
+        Some((accuracy, latency, throughput))
+    }
+
+    /// Expected seconds of one cell (its first pass and every latency round).
+    pub fn cell_seconds(&self, backend: &str, format: Format, batch: usize) -> f64 {
+        self.work(backend, format, batch)
+            .map_or(0.0, |(accuracy, latency, throughput)| {
+                self.rounds as f64 * PROCESS_SECONDS + accuracy + latency + throughput
+            })
     }
 
     /// Expected seconds of quantizing a technique that scores `models` candidate models (on
@@ -104,11 +111,13 @@ impl CostModel {
         models as f64 * self.calibration_samples as f64 * self.image_s * candle
     }
 
-    /// Expected seconds of a reference FP32 cell (its first pass only: no further rounds).
+    /// Expected seconds of a reference FP32 cell: its first pass only (one process, one of the
+    /// latency rounds).
     pub fn reference_seconds(&self, backend: &str, batch: usize) -> f64 {
-        let one_round = CostModel { rounds: 1, ..*self };
-        one_round.cell_seconds(backend, Format::Fp32, batch)
-            - (1.0 - 1.0 / self.rounds as f64) * self.latency.min_seconds
+        self.work(backend, Format::Fp32, batch)
+            .map_or(0.0, |(accuracy, latency, throughput)| {
+                PROCESS_SECONDS + accuracy + latency / self.rounds as f64 + throughput
+            })
     }
 }
 

@@ -146,7 +146,7 @@ pub struct PlannedCell {
 
 impl PlannedCell {
     /// technique x backend x batch x threads.
-    pub fn id(&self) -> (String, String, usize, usize) {
+    pub fn id(&self) -> crate::record::CellId {
         (
             self.technique.clone(),
             self.backend.clone(),
@@ -181,6 +181,17 @@ pub struct PlannedTechnique {
     pub scored_models: usize,
 }
 
+/// A plan split into shards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Every cell, in the order `compare` runs them, with its shard.
+    pub cells: Vec<PlannedCell>,
+    /// Each shard's expected seconds, its references and quantizing included.
+    pub expected_s: Vec<f64>,
+    /// Per shard (0-based), the plan indices of the FP32 cells it measures as references.
+    pub references: Vec<Vec<usize>>,
+}
+
 /// The cells of a plan (technique-major, then backend, batch, threads: the order `compare` runs
 /// them in) and their split into `count` shards.
 pub fn plan(
@@ -190,7 +201,7 @@ pub fn plan(
     threads: &[usize],
     model: &cost::CostModel,
     count: usize,
-) -> (Vec<PlannedCell>, Vec<f64>) {
+) -> Plan {
     let mut cells = Vec::new();
     let mut jobs = Vec::new();
     let mut reference_cost = Vec::new();
@@ -239,35 +250,18 @@ pub fn plan(
     for (c, k) in cells.iter_mut().zip(&s.shard_of) {
         c.shard = k + 1;
     }
-    (cells, s.cost)
-}
-
-/// The plan indices of the FP32 cells shard `index` (1-based) measures as references.
-pub fn references(cells: &[PlannedCell], index: usize) -> Vec<usize> {
-    let first = cells.first().map(|c| c.backend.clone());
-    let fp32 = |backend: &str, c: &PlannedCell| {
-        cells.iter().position(|f| {
-            f.technique == FP32
-                && f.backend == backend
-                && f.batch == c.batch
-                && f.threads == c.threads
+    let references = (0..s.cost.len())
+        .map(|k| {
+            split::references(&jobs, &s.shard_of, k)
+                .into_iter()
+                .collect()
         })
-    };
-    let mut out: Vec<usize> = cells
-        .iter()
-        .filter(|c| c.shard == index)
-        .filter_map(|c| {
-            if c.technique == FP32 {
-                fp32(first.as_deref()?, c)
-            } else {
-                fp32(&c.backend, c)
-            }
-        })
-        .filter(|&i| cells[i].shard != index)
         .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+    Plan {
+        cells,
+        expected_s: s.cost,
+        references,
+    }
 }
 
 #[cfg(test)]
@@ -368,10 +362,13 @@ mod tests {
     #[test]
     fn a_plan_splits_the_same_way_every_time_into_balanced_shards() {
         let backends: Vec<String> = ["ort", "tract", "candle"].map(String::from).into();
-        let (cells, cost) = plan(&techniques(), &backends, &[1, 8], &[2], &model(), 3);
+        let p = plan(&techniques(), &backends, &[1, 8], &[2], &model(), 3);
+        let (cells, cost) = (&p.cells, &p.expected_s);
         assert_eq!(cells.len(), 25 * 3 * 2);
-        let (again, _) = plan(&techniques(), &backends, &[1, 8], &[2], &model(), 3);
-        assert_eq!(cells, again);
+        assert_eq!(
+            p,
+            plan(&techniques(), &backends, &[1, 8], &[2], &model(), 3)
+        );
         let mean = cost.iter().sum::<f64>() / 3.0;
         assert!(
             cost.iter().all(|c| (c - mean).abs() <= 0.2 * mean),
@@ -379,7 +376,7 @@ mod tests {
         );
         // References: FP32 cells of the backends a shard uses that another shard owns.
         for k in 1..=3 {
-            for i in references(&cells, k) {
+            for &i in &p.references[k - 1] {
                 assert_eq!(cells[i].technique, FP32);
                 assert_ne!(cells[i].shard, k);
                 assert!(cells.iter().any(|c| c.shard == k
@@ -429,7 +426,8 @@ mod tests {
             ..model()
         };
         for n in 2..=8 {
-            let (cells, cost) = plan(&t, &backends, &[1], &[2], &m, n);
+            let p = plan(&t, &backends, &[1], &[2], &m, n);
+            let (cells, cost) = (&p.cells, &p.expected_s);
             assert_eq!(cells.len(), t.len() * 3);
             let mean = cost.iter().sum::<f64>() / n as f64;
             assert!(

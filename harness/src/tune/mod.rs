@@ -260,15 +260,17 @@ pub fn tune(dir: &Path, args: &TuneArgs, out: &Path) -> Result<TuneReport> {
         }
     }
     if args.objective == Objective::Latency {
-        let measure = |c: &Candidate, path: &Path| -> Result<f64> {
+        // Each contender's model is built and written once, then timed in every round.
+        let write = |c: &Candidate, path: &Path| -> Result<Format> {
             let base = bases
                 .iter()
                 .find(|x| x.technique == c.technique)
                 .context("a candidate without its recipe")?;
-            let model = fallback::candidate_model(&fp32, &base.model, &c.overrides)?;
-            target.latency_ms(&model, path, base.artifact.format)
+            fallback::candidate_model(&fp32, &base.model, &c.overrides)?.save(path)?;
+            Ok(base.artifact.format)
         };
-        remeasure(&mut candidates, args.max_drop, work.path(), measure)?;
+        let measure = |path: &Path, format: Format| target.latency_ms(path, format);
+        remeasure(&mut candidates, args.max_drop, work.path(), write, measure)?;
     }
     let best = decide::best_passing(&candidates, args.max_drop, args.objective);
     let first_passing = decide::first_passing(&candidates, args.max_drop);
@@ -320,7 +322,8 @@ fn remeasure(
     candidates: &mut [Candidate],
     max_drop: f64,
     work: &Path,
-    measure: impl Fn(&Candidate, &Path) -> Result<f64>,
+    write: impl Fn(&Candidate, &Path) -> Result<Format>,
+    measure: impl Fn(&Path, Format) -> Result<f64>,
 ) -> Result<()> {
     let mut order: Vec<usize> = (0..candidates.len())
         .filter(|&i| candidates[i].passes(max_drop))
@@ -338,14 +341,23 @@ fn remeasure(
         .iter()
         .map(|&i| vec![candidates[i].latency_ms])
         .collect();
+    let files: Vec<(std::path::PathBuf, Format)> = order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            let path = work.join(format!("remeasure-{k}.onnx"));
+            let format = write(&candidates[i], &path)?;
+            Ok((path, format))
+        })
+        .collect::<Result<_>>()?;
     for round in 0..REMEASURE_ROUNDS {
         let mut seq: Vec<usize> = (0..order.len()).collect();
         if round % 2 == 1 {
             seq.reverse();
         }
         for k in seq {
-            let path = work.join(format!("remeasure-{k}.onnx"));
-            samples[k].push(measure(&candidates[order[k]], &path)?);
+            let (path, format) = &files[k];
+            samples[k].push(measure(path, *format)?);
         }
     }
     for (k, &i) in order.iter().enumerate() {

@@ -33,19 +33,29 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
-    /// Top-1 (percent) of `model` (written to `path`) on the tuning split, run at the split's
-    /// batch.
-    pub fn top1(&self, model: &Model, path: &Path, format: Format) -> Result<f64> {
-        let split = self.split;
-        let mut s = Plain::load(
+    /// The model written at `path`, loaded for `batch` samples per run.
+    fn session(&self, path: &Path, format: Format, batch: usize) -> Result<Plain> {
+        Plain::open(
             self.backend,
-            model,
             path,
             format,
-            &split.input,
+            &self.split.input,
             self.output,
-            split.batch,
-        )?;
+            batch,
+        )
+    }
+
+    /// Top-1 (percent) of `model`, written to `path`, on the tuning split, run at the split's
+    /// batch.
+    pub fn top1(&self, model: &Model, path: &Path, format: Format) -> Result<f64> {
+        model.save(path)?;
+        self.top1_of(path, format)
+    }
+
+    /// Top-1 (percent) of the model written at `path` on the tuning split.
+    fn top1_of(&self, path: &Path, format: Format) -> Result<f64> {
+        let split = self.split;
+        let mut s = self.session(path, format, split.batch)?;
         let mut hits = 0;
         for k in 0..split.len() {
             let b = split.get(k)?;
@@ -58,10 +68,10 @@ impl Target<'_> {
         Ok(100.0 * hits as f64 / split.samples as f64)
     }
 
-    /// Median latency (ms) of batch-1 runs on the first tuning sample, after `WARMUP` runs: at
-    /// least `MIN_TIMED` runs and `MIN_SECONDS`, at most `MAX_SECONDS` (a model with a fixed
-    /// batch runs at that batch).
-    pub fn latency_ms(&self, model: &Model, path: &Path, format: Format) -> Result<f64> {
+    /// Median latency (ms) of batch-1 runs of the model written at `path` on the first tuning
+    /// sample, after `WARMUP` runs: at least `MIN_TIMED` runs and `MIN_SECONDS`, at most
+    /// `MAX_SECONDS` (a model with a fixed batch runs at that batch).
+    pub fn latency_ms(&self, path: &Path, format: Format) -> Result<f64> {
         let split = self.split;
         let n = split.fixed_batch.unwrap_or(1);
         let b = split.get(0)?;
@@ -71,15 +81,7 @@ impl Target<'_> {
             data: b.data[..b.data.len() / b.dims[0] * n].to_vec(),
             dims: split.input.dims(n),
         };
-        let mut s = Plain::load(
-            self.backend,
-            model,
-            path,
-            format,
-            &split.input,
-            self.output,
-            n,
-        )?;
+        let mut s = self.session(path, format, n)?;
         for _ in 0..WARMUP {
             s.run(&one)?;
         }
@@ -98,10 +100,11 @@ impl Target<'_> {
         Ok(t[t.len() / 2])
     }
 
-    /// All three figures; the model is written to `path`.
+    /// All three figures; the model is written to `path` once.
     pub fn probe(&self, model: &Model, path: &Path, format: Format) -> Result<Probed> {
-        let top1 = self.top1(model, path, format)?;
-        let latency_ms = self.latency_ms(model, path, format)?;
+        model.save(path)?;
+        let top1 = self.top1_of(path, format)?;
+        let latency_ms = self.latency_ms(path, format)?;
         let size_bytes = packed_bytes(model, std::fs::metadata(path)?.len());
         Ok(Probed {
             top1,

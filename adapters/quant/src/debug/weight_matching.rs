@@ -169,7 +169,8 @@ type Dequantized = (Vec<f32>, Option<usize>, (DType, (i64, i64)));
 /// Every weight of `quantized` stored as integers behind a `DequantizeLinear` (directly, or
 /// through the `Reshape`/`Slice` of a block layout), dequantized, with its FP32 original from
 /// `fp32`: the initializer named like the quantized one without its `_quantized` suffix (ONNX
-/// Runtime's naming), else the one the node of the same name reads on the same input. Weights without an FP32 original are left out; in graph order.
+/// Runtime's naming), else the one the node of the same name reads on the same input. Weights
+/// without an FP32 original are left out; in graph order.
 pub fn weight_matching(fp32: &Model, quantized: &Model) -> Result<Vec<WeightMatch>> {
     let g = &quantized.graph;
     let producers = g.producers();

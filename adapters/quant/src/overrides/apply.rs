@@ -448,7 +448,6 @@ pub fn apply_overrides(
         }
         rw.g.nodes[i].inputs = inputs;
         applied.push(format!("{}: {}", node.name, s.describe()));
-        // (pre-processing names every node, so `node.name` is never empty here.)
     }
     // Insert the new nodes before their readers, drop the name reservations, then the dead Q/DQ.
     let Rewriter { mut g, before, .. } = rw;
